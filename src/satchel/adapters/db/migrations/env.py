@@ -1,0 +1,20 @@
+"""Alembic environment: the URL comes from Satchel's settings, never from an ini file."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from satchel.adapters.db.engine import sync_engine
+from satchel.adapters.db.schema import metadata
+
+MIGRATION_LOCK = 7431001  # two releases migrating at once must not interleave
+
+engine = sync_engine(context.config.attributes["database_url"])
+try:
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata)
+        with context.begin_transaction():
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            context.run_migrations()
+finally:
+    engine.dispose()

@@ -1,0 +1,117 @@
+"""Object storage (factor IV, VI): ``file://``, ``s3://`` or ``memory://``, one adapter.
+
+The scheme of ``STORAGE_URL`` alone picks the backend; the object-store library
+speaks all three, so the rest of Satchel never knows which one it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import obstore
+from obstore.exceptions import BaseError as ObstoreError
+from obstore.exceptions import NotFoundError
+from obstore.store import LocalStore, MemoryStore, S3Store
+
+from satchel.adapters.resilience import Guard
+from satchel.ports import StoredObject
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore as Backend
+
+    from satchel.settings import Settings
+
+READ_BLOCK = 8 * 1024 * 1024  # large range reads: the fast path for local and S3 alike
+_PROBE_PREFIX = ".satchel-probe"
+
+
+class ObstoreStorage:
+    """The ObjectStore port over any backend the object-store library supports."""
+
+    name = "storage"
+
+    def __init__(self, backend: Backend, *, description: str, timeout: float = 30.0) -> None:
+        self._backend = backend
+        self.description = description
+        self._guard = Guard("storage", timeout=timeout, outage_errors=(OSError, ObstoreError))
+
+    async def ping(self) -> None:
+        async def list_one() -> None:
+            stream = obstore.list(self._backend, prefix=_PROBE_PREFIX, chunk_size=1)
+            async for _ in stream:
+                break
+
+        await self._guard.call(list_one)
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
+        await obstore.put_async(self._backend, key, chunks)
+        meta = await self.head(key)
+        assert meta is not None  # we just wrote it
+        return meta
+
+    async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if end is None:
+            meta = await self.head(key)
+            if meta is None:
+                raise FileNotFoundError(key)
+            end = meta.size
+        position = start
+        while position < end:
+            stop = min(position + READ_BLOCK, end)
+            block = await obstore.get_range_async(self._backend, key, start=position, end=stop)
+            yield bytes(block)
+            position = stop
+
+    async def head(self, key: str) -> StoredObject | None:
+        async def head() -> StoredObject | None:
+            try:
+                meta = await obstore.head_async(self._backend, key)
+            except (NotFoundError, FileNotFoundError):
+                return None
+            return StoredObject(key=key, size=meta["size"])
+
+        return await self._guard.call(head)
+
+    async def delete(self, key: str) -> None:
+        async def delete() -> None:
+            with contextlib.suppress(NotFoundError, FileNotFoundError):
+                await obstore.delete_async(self._backend, key)
+
+        await self._guard.call(delete)
+
+
+def open_storage(settings: Settings) -> ObstoreStorage:
+    """The object store named by ``STORAGE_URL``."""
+    url = urlsplit(settings.storage_url)
+    backend: Backend
+    if url.scheme == "memory":
+        backend = MemoryStore()
+        description = "memory"
+    elif url.scheme == "file":
+        # file:///abs/path, or file://./relative for development
+        path = Path(unquote(url.netloc + url.path)).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        backend = LocalStore(str(path))
+        description = f"file://{path}"
+    else:
+        config: dict[str, str] = {"region": settings.aws_region}
+        if settings.aws_access_key_id:
+            config["access_key_id"] = settings.aws_access_key_id
+        if settings.aws_secret_access_key:
+            config["secret_access_key"] = settings.aws_secret_access_key.get_secret_value()
+        if settings.aws_session_token:
+            config["session_token"] = settings.aws_session_token.get_secret_value()
+        if settings.aws_endpoint_url:
+            config["endpoint"] = settings.aws_endpoint_url
+        backend = S3Store(
+            url.netloc,
+            prefix=url.path.strip("/") or None,
+            config=config,  # type: ignore[arg-type]
+            client_options={"allow_http": bool(settings.aws_endpoint_url)},
+        )
+        description = f"s3://{url.netloc}{url.path}"
+    return ObstoreStorage(backend, description=description)

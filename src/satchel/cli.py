@@ -1,0 +1,157 @@
+"""``satchel``: every process type and admin command, in the same release and environment (factor XII)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Annotated
+
+import typer
+
+from satchel import __version__
+from satchel.settings import ConfigError, Settings, current_release, load_settings
+
+app = typer.Typer(
+    name="satchel",
+    help="Self-hosted file sharing: run its processes and admin tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+jobs_app = typer.Typer(help="Inspect and exercise the job queue.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+
+def _settings(process: str) -> Settings:
+    """Load and validate the settings, or exit with one line per problem and no traceback."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for line in exc.lines:
+            typer.echo(f"satchel {process}: config error: {line}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+    from satchel.runtime.logging import configure_logging
+
+    configure_logging(process=process, release=settings.release_id, level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"satchel {__version__} (release {current_release()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version and release.")
+    ] = False,
+) -> None:
+    """Self-hosted file sharing, built as a reference twelve-factor app."""
+
+
+@app.command()
+def dev() -> None:
+    """Start everything locally: embedded PostgreSQL and Redis, migrations, web and worker."""
+    from satchel.runtime.dev import run_dev
+
+    raise typer.Exit(run_dev())
+
+
+@app.command()
+def web() -> None:
+    """Serve HTTP on 0.0.0.0:$PORT (Gunicorn with Uvicorn workers)."""
+    settings = _settings("web")
+    from satchel.web.server import serve
+
+    serve(settings)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "default,mail,scan,media",
+    concurrency: Annotated[int | None, typer.Option(help="Job processes (default SATCHEL_WORKER_CONCURRENCY).")] = None,
+) -> None:
+    """Run background jobs from BROKER_URL until SIGTERM, which lets running jobs finish."""
+    settings = _settings("worker")
+    from satchel.adapters.jobs import QUEUES
+    from satchel.worker.app import run_worker
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if unknown or not chosen:
+        typer.echo(f"satchel worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", err=True)
+        raise typer.Exit(2)
+    run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations: the release step, run once per release."""
+    settings = _settings("migrate")
+    from satchel.adapters.db.migrate import migrate as run_migrations
+    from satchel.runtime.logging import get_logger
+
+    before, after = run_migrations(settings.database_url, settings.release_id)
+    get_logger("satchel.migrate").info("migrate.done", schema_before=before, schema_after=after)
+
+
+@app.command()
+def config() -> None:
+    """Print the effective configuration (secrets hidden) and where each value came from."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for line in exc.lines:
+            typer.echo(f"satchel config: config error: {line}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+    from satchel.settings import describe
+
+    entries = list(describe(settings))
+    width = max(len(e.name) for e in entries)
+    for entry in entries:
+        typer.echo(f"{entry.name:<{width}}  {entry.value or '-'}  ({entry.source})")
+
+
+@jobs_app.command("ping")
+def jobs_ping(
+    delay: Annotated[float, typer.Option(help="Seconds the job sleeps before finishing.")] = 0.0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a worker to finish it; 0 = don't wait.")] = 30.0,
+) -> None:
+    """Send a ping job through the broker and wait for a worker to run it."""
+    settings = _settings("admin")
+    import redis
+
+    from satchel.adapters.jobs import CeleryJobPublisher
+    from satchel.worker.app import create_celery
+    from satchel.worker.tasks import PING_KEY
+
+    job_id = uuid.uuid4().hex
+    CeleryJobPublisher(create_celery(settings)).publish(
+        "satchel.ping", queue="default", job_id=job_id, kwargs={"job_id": job_id, "delay": delay}
+    )
+    typer.echo(json.dumps({"job_id": job_id, "status": "published"}))
+    if wait <= 0:
+        return
+    client = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        marker = client.get(PING_KEY.format(job_id=job_id))
+        if marker:
+            typer.echo(marker if isinstance(marker, str) else marker.decode())
+            return
+        time.sleep(0.1)
+    typer.echo(f"satchel jobs ping: no worker finished job {job_id} within {wait:g}s", err=True)
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="satchel")
+
+
+if __name__ == "__main__":
+    main()

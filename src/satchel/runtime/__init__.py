@@ -1,0 +1,1 @@
+"""Process concerns: logging, lifecycle, embedded development services."""

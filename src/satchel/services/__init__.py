@@ -1,0 +1,1 @@
+"""Use cases. They reach the outside only through the protocols in ``satchel.ports``."""

@@ -1,0 +1,256 @@
+"""Satchel's configuration: the only module that reads the environment.
+
+Platform-standard variables keep their usual names (``PORT``, ``DATABASE_URL``,
+``AWS_*``); Satchel's own knobs are prefixed ``SATCHEL_``. Everything is
+validated when the object is built, so a bad deploy fails at start with one
+line per problem instead of at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_FILE = ".env"
+
+
+def _scheme_check(schemes: tuple[str, ...]) -> AfterValidator:
+    """A validator that accepts a URL only when its scheme is one Satchel supports."""
+
+    def check(value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in schemes:
+            supported = " or ".join(f"{s}://" for s in schemes)
+            found = f"{scheme}://" if scheme else "no scheme"
+            raise ValueError(f"expected a URL starting {supported}, found {found}")
+        return value
+
+    return AfterValidator(check)
+
+
+DatabaseUrl = Annotated[str, _scheme_check(("postgresql", "postgres", "postgresql+psycopg"))]
+RedisUrl = Annotated[str, _scheme_check(("redis", "rediss", "unix"))]
+BrokerUrl = Annotated[str, _scheme_check(("redis", "rediss", "amqp", "amqps"))]
+StorageUrl = Annotated[str, _scheme_check(("file", "s3", "memory"))]
+EmailUrl = Annotated[str, _scheme_check(("smtp", "smtps", "console"))]
+ClamavUrl = Annotated[str, _scheme_check(("tcp",))]
+HttpUrl = Annotated[str, _scheme_check(("http", "https"))]
+
+
+def _git_release() -> str:
+    """The commit this code was checked out at, or ``dev`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            cwd=Path(__file__).parent,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "dev"
+    return out.stdout.strip() or "dev"
+
+
+def current_release() -> str:
+    """The release id without building (and validating) the whole configuration."""
+    return os.environ.get("RELEASE_ID") or _git_release()
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, for the children ``satchel dev`` starts."""
+    return dict(os.environ)
+
+
+class Settings(BaseSettings):
+    """Every setting Satchel reads, with its environment variable as alias."""
+
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # Processes (factor VII, IX)
+    port: int = Field(8000, alias="PORT", ge=1, le=65535, description="HTTP port the web process binds")
+    web_concurrency: int = Field(2, alias="WEB_CONCURRENCY", ge=1, le=64, description="web worker processes")
+    graceful_timeout: int = Field(
+        25, alias="GRACEFUL_TIMEOUT", gt=0, le=3600, description="seconds in-flight requests get after SIGTERM"
+    )
+    worker_concurrency: int = Field(
+        2, alias="SATCHEL_WORKER_CONCURRENCY", ge=1, le=64, description="job processes per worker"
+    )
+
+    # Backing services (factor IV): each one is a URL, nothing else
+    database_url: DatabaseUrl = Field(alias="DATABASE_URL", description="PostgreSQL")
+    redis_url: RedisUrl = Field(alias="REDIS_URL", description="sessions, rate limits, job markers")
+    broker_url: BrokerUrl | None = Field(None, alias="BROKER_URL", description="job broker; defaults to REDIS_URL")
+    storage_url: StorageUrl = Field(alias="STORAGE_URL", description="where file bytes live")
+    email_url: EmailUrl = Field("console://", alias="EMAIL_URL", description="outgoing mail")
+    clamav_url: ClamavUrl | None = Field(None, alias="CLAMAV_URL", description="virus scanner; unset = no scanning")
+
+    # Object storage details for s3:// (the standard AWS variable names)
+    aws_access_key_id: str | None = Field(None, alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: SecretStr | None = Field(None, alias="AWS_SECRET_ACCESS_KEY")
+    aws_session_token: SecretStr | None = Field(None, alias="AWS_SESSION_TOKEN")
+    aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION")
+    aws_endpoint_url: HttpUrl | None = Field(None, alias="AWS_ENDPOINT_URL", description="S3-compatible endpoint")
+
+    # Identity and secrets (factor V)
+    secret_key: SecretStr = Field(alias="SECRET_KEY", min_length=32, description="signs cookies and tokens")
+    release_id: str = Field(
+        default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
+    )
+
+    # Logs (factor XI)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+    log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+
+    # Product knobs
+    public_url: HttpUrl | None = Field(None, alias="SATCHEL_PUBLIC_URL", description="URL users reach Satchel at")
+    max_upload_bytes: int = Field(10 * 1024**3, alias="SATCHEL_MAX_UPLOAD_BYTES", gt=0)
+    default_quota_bytes: int = Field(50 * 1024**3, alias="SATCHEL_DEFAULT_QUOTA_BYTES", gt=0)
+    signup_enabled: bool = Field(True, alias="SATCHEL_SIGNUP_ENABLED")
+    share_max_days: int = Field(30, alias="SATCHEL_SHARE_MAX_DAYS", ge=1, le=3650)
+    storage_presign: bool = Field(False, alias="SATCHEL_STORAGE_PRESIGN")
+    scan_required: bool = Field(False, alias="SATCHEL_SCAN_REQUIRED")
+    ready_timeout: float = Field(
+        2.0, alias="SATCHEL_READY_TIMEOUT", gt=0, le=30, description="seconds each /readyz check may take"
+    )
+
+    @model_validator(mode="after")
+    def _scan_needs_scanner(self) -> Settings:
+        if self.scan_required and self.clamav_url is None:
+            raise ValueError("SATCHEL_SCAN_REQUIRED is true but CLAMAV_URL is not set")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable Satchel; ``lines`` says why."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _alias(field_name: str) -> str:
+    alias = Settings.model_fields[field_name].alias
+    return alias or field_name.upper()
+
+
+def _describe(error: Any) -> str:
+    """One line naming the variable, what was expected and what was found."""
+    loc = error["loc"]
+    if not loc:  # a rule across fields
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(loc[0])
+    if name in Settings.model_fields:
+        name = _alias(name)
+    if error["type"] == "missing":
+        return f"{name}: required, but not set"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith("expected"):  # our own validators already say it all
+        return f"{name}: {message}"
+    value = error.get("input")
+    found = f"{len(str(value))} characters (hidden)" if name in SECRET_NAMES else repr(redact_url(str(value)))
+    expected = _EXPECTED.get(error["type"], _lower(message)).format(**error.get("ctx", {}))
+    return f"{name}: expected {expected}, found {found}"
+
+
+def _lower(message: str) -> str:
+    message = message.removeprefix("Input should be ")
+    return (message[0].lower() + message[1:]).replace("{", "{{").replace("}", "}}")
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+    "greater_than": "a number above {gt}",
+    "greater_than_equal": "a number of at least {ge}",
+    "less_than": "a number below {lt}",
+    "less_than_equal": "a number of at most {le}",
+    "string_too_short": "at least {min_length} characters",
+    "too_short": "at least {min_length} characters",
+    "string_too_long": "at most {max_length} characters",
+}
+
+
+SECRET_NAMES = {"SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate the settings, raising ConfigError listing every problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One setting as ``satchel config`` shows it."""
+
+    name: str
+    value: str
+    source: Literal["environment", ".env", "default"]
+
+
+def describe(settings: Settings) -> Iterator[ConfigEntry]:
+    """The effective configuration, secrets redacted, with where each value came from."""
+    from_env = EnvSettingsSource(Settings)()
+    from_dotenv = DotEnvSettingsSource(Settings, env_file=ENV_FILE)() if Path(ENV_FILE).exists() else {}
+    for field_name in Settings.model_fields:
+        name = _alias(field_name)
+        value = getattr(settings, field_name)
+        if isinstance(value, SecretStr):
+            shown = "********"
+        elif isinstance(value, str):
+            shown = redact_url(value)
+        else:
+            shown = "" if value is None else str(value)
+        source: Literal["environment", ".env", "default"] = "default"
+        if field_name in from_env or name in from_env:
+            source = "environment"
+        elif field_name in from_dotenv or name in from_dotenv:
+            source = ".env"
+        yield ConfigEntry(name, shown, source)

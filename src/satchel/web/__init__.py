@@ -1,0 +1,1 @@
+"""The HTTP edge: parse requests, call services, render responses."""

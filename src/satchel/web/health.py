@@ -1,0 +1,45 @@
+"""``/healthz`` (alive) and ``/readyz`` (ready for traffic) for orchestrators (factor IX)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from satchel import __version__
+from satchel.bootstrap import Services
+from satchel.runtime import lifecycle
+from satchel.services.readiness import check_readiness
+
+router = APIRouter(tags=["operations"])
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@router.get("/healthz", summary="Liveness: the process is up")
+async def healthz(services: ServicesDep) -> dict[str, Any]:
+    return {"status": "ok", "release": services.settings.release_id, "version": __version__}
+
+
+@router.get("/readyz", summary="Readiness: every backing service answers and the process is not draining")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    readiness = await check_readiness(
+        services.probes, timeout=services.settings.ready_timeout, draining=lifecycle.is_draining
+    )
+    body: dict[str, Any] = {
+        "status": "ready" if readiness.ready else "unavailable",
+        "release": services.settings.release_id,
+        "checks": readiness.checks,
+    }
+    if readiness.draining:
+        body["detail"] = "shutting down"
+    elif not readiness.ready:
+        body["detail"] = "not ready: " + ", ".join(readiness.failing)
+    return JSONResponse(body, status_code=200 if readiness.ready else 503, headers={"Cache-Control": "no-store"})

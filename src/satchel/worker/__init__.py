@@ -1,0 +1,1 @@
+"""The worker process type (factor VIII): Celery, one queue per kind of job."""

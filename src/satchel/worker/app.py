@@ -1,0 +1,77 @@
+"""The Celery application, configured from Satchel's settings.
+
+Jobs are acknowledged only after they ran (``acks_late``) and handed back to
+the broker when the process running them dies, so a SIGKILL loses nothing
+(factor IX); one job at a time is reserved per process, so a long job never
+holds others hostage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+from celery.apps import worker as celery_worker_app
+from kombu import Queue
+
+from satchel.adapters.jobs import QUEUES
+from satchel.runtime.logging import configure_logging, get_logger
+from satchel.settings import Settings
+
+log = get_logger("satchel.worker")
+
+# With a Redis broker an unacknowledged job is redelivered after this many seconds;
+# it must stay above the longest job, or a slow job would run twice.
+VISIBILITY_TIMEOUT = 3600
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("satchel", include=["satchel.worker.tasks"])
+    app.conf.update(
+        broker_url=settings.effective_broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="default",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_send_task_events=False,
+        worker_enable_remote_control=False,
+        enable_utc=True,
+    )
+    app.conf.satchel_settings = settings
+    return app
+
+
+def _say_as_event(message: str, *_: Any) -> None:
+    """Celery announces shutdowns with a bare print; make it a log event like every other line."""
+    log.info("worker.shutdown_requested", detail=message)
+
+
+def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
+    """Run a worker in this process until SIGTERM, which lets running jobs finish."""
+    celery_worker_app.safe_say = _say_as_event  # type: ignore[attr-defined]
+
+    @signals.setup_logging.connect(weak=False)
+    def _keep_satchel_logging(**_: Any) -> None:
+        configure_logging(
+            process="worker", release=settings.release_id, level=settings.log_level, fmt=settings.log_format
+        )
+
+    app = create_celery(settings)
+    app.worker_main(
+        [
+            "--quiet",  # no banner: stdout carries JSON events only
+            "worker",
+            f"--queues={','.join(queues)}",
+            f"--concurrency={concurrency}",
+            f"--loglevel={settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname=satchel-worker@%h",
+        ]
+    )
