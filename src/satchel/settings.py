@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -135,11 +135,13 @@ class Settings(BaseSettings):
         2.0, alias="SATCHEL_READY_TIMEOUT", gt=0, le=30, description="seconds each /readyz check may take"
     )
 
-    @model_validator(mode="after")
-    def _scan_needs_scanner(self) -> Settings:
-        if self.scan_required and self.clamav_url is None:
-            raise ValueError("SATCHEL_SCAN_REQUIRED is true but CLAMAV_URL is not set")
-        return self
+    @field_validator("scan_required")
+    @classmethod
+    def _scan_needs_scanner(cls, required: bool, info: ValidationInfo) -> bool:
+        # A field validator, not a model one: it runs even when other values are bad.
+        if required and info.data.get("clamav_url") is None and "clamav_url" in info.data:
+            raise ValueError("expected CLAMAV_URL to be set when scanning is required, found it unset")
+        return required
 
     @property
     def effective_broker_url(self) -> str:
@@ -219,9 +221,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # keeps [IPv6] brackets and the port as written
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
 

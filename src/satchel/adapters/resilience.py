@@ -23,7 +23,10 @@ State = Literal["closed", "open", "half-open"]
 
 @dataclass
 class Guard:
-    """Timeout + circuit breaker + bulkhead around one backing service."""
+    """Timeout + circuit breaker + bulkhead around one backing service.
+
+    A guard belongs to one process and one event loop (its semaphore binds to the loop).
+    """
 
     service: str
     timeout: float = 5.0
@@ -50,14 +53,20 @@ class Guard:
 
     async def call(self, operation: Callable[[], Awaitable[T]], *, timeout: float | None = None) -> T:
         """Run ``operation`` under this guard, raising ServiceUnavailable if it cannot."""
+        limit = self.timeout if timeout is None else timeout
         trial = self._admit()
         try:
-            async with asyncio.timeout(timeout or self.timeout):
-                async with self._slots:
-                    result = await operation()
+            await self._take_slot(limit)
+        except BaseException:
+            if trial:
+                self._trial_running = False
+            raise
+        try:
+            async with asyncio.timeout(limit):
+                result = await operation()
         except TimeoutError:
             self._record_failure()
-            raise ServiceUnavailable(self.service, f"no answer within {timeout or self.timeout:g}s") from None
+            raise ServiceUnavailable(self.service, f"no answer within {limit:g}s") from None
         except ServiceUnavailable:
             self._record_failure()
             raise
@@ -68,10 +77,19 @@ class Guard:
             self._record_success()  # the service answered; the request was the problem
             raise
         finally:
+            self._slots.release()
             if trial:
                 self._trial_running = False
         self._record_success()
         return result
+
+    async def _take_slot(self, limit: float) -> None:
+        """Wait for a free slot; a full bulkhead is load on us, not a failure of the service."""
+        try:
+            async with asyncio.timeout(limit):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(self.service, f"all {self.max_concurrent} slots busy") from None
 
     def _admit(self) -> bool:
         state = self.state

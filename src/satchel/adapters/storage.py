@@ -30,7 +30,11 @@ _PROBE_PREFIX = ".satchel-probe"
 
 
 class ObstoreStorage:
-    """The ObjectStore port over any backend the object-store library supports."""
+    """The ObjectStore port over any backend the object-store library supports.
+
+    Short calls (probe, head, delete) run under a guard with a timeout; streamed
+    transfers do not, since a large file may rightly take longer than any timeout.
+    """
 
     name = "storage"
 

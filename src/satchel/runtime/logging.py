@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-_SECRET_KEYS = ("password", "secret", "token", "authorization", "cookie")
+_SECRET_KEYS = ("password", "secret", "token", "authorization", "cookie", "api_key", "private_key", "credential")
 
 
 def _redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

@@ -1,0 +1,143 @@
+"""Fixtures that find or start the real backing services the tests talk to.
+
+``DATABASE_URL``, ``REDIS_URL`` and ``AMQP_URL`` name servers to use when set
+(CI points them at the machine's own); otherwise PostgreSQL and Redis are
+started from the same wheels ``satchel dev`` uses. Every test session gets a
+fresh database of its own, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+
+from satchel.adapters.db.migrate import migrate
+from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support.moto import MotoServer
+
+
+def _worker_index() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An admin URL of a PostgreSQL server: the one named by DATABASE_URL, or an embedded one."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), durable=False)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def fresh_database(postgres_server: str) -> Iterator[str]:
+    """An empty database created for this session and dropped after it."""
+    name = f"satchel_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database: str) -> str:
+    """A database migrated to the current schema, as ``satchel migrate`` leaves it."""
+    migrate(fresh_database, "test")
+    return fresh_database
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis database of this test session: REDIS_URL's server (db 1+worker), or an embedded one."""
+    if url := os.environ.get("REDIS_URL"):
+        url = urlunsplit(urlsplit(url)._replace(path=f"/{1 + _worker_index()}"))
+        redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def owned_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis server this test alone owns, so it may stop, pause or kill it."""
+    server = EmbeddedRedis(tmp_path / "owned-redis", durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """RabbitMQ: AMQP_URL when set; otherwise the conventional local server, or skip if there is none."""
+    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        if "AMQP_URL" in os.environ:
+            raise  # a broker we were told to use must be there
+        pytest.skip(f"no RabbitMQ at {url} ({exc}); set AMQP_URL to run the amqp:// tests")
+    return url
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """A local S3-compatible server over HTTP, in its own process."""
+    server = MotoServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    return moto_server.create_bucket(f"satchel-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return secrets.token_urlsafe(40)
+
+
+@pytest.fixture
+def base_env(database_url: str, redis_url: str, secret_key: str, tmp_path: Path) -> dict[str, str]:
+    """A complete, valid environment for a Satchel process, with file storage under tmp_path."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")}
+    return {
+        **keep,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "STORAGE_URL": f"file://{tmp_path / 'objects'}",
+        "SECRET_KEY": secret_key,
+        "RELEASE_ID": f"test-{uuid.uuid4().hex[:8]}",
+        "PORT": str(free_port()),
+        "WEB_CONCURRENCY": "2",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }

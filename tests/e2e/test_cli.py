@@ -1,0 +1,80 @@
+"""The ``satchel`` command as an operator meets it: config errors, config listing, version, migrate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from support.processes import run_satchel
+
+
+@pytest.mark.parametrize("command", ["web", "worker", "migrate"])
+def test_bad_config_exits_nonzero_naming_every_problem_without_traceback(
+    command: str, base_env: dict[str, str]
+) -> None:
+    env = {
+        **base_env,
+        "PORT": "eighty",
+        "DATABASE_URL": "mysql://root:hunter2@db/satchel",
+        "STORAGE_URL": "ftp://files",
+        "SECRET_KEY": "short-secret",
+        "LOG_FORMAT": "xml",
+    }
+    del env["REDIS_URL"]
+    result = run_satchel(command, env=env)
+    assert result.returncode == 78
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 6, result.stderr
+    for name in ("PORT", "DATABASE_URL", "STORAGE_URL", "SECRET_KEY", "LOG_FORMAT", "REDIS_URL"):
+        assert any(f": {name}: " in line for line in lines), name
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr and "short-secret" not in result.stderr
+    assert "postgresql://" in result.stderr, "the error says what was expected"
+
+
+def test_config_lists_values_with_their_source_and_hides_secrets(base_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SATCHEL_SHARE_MAX_DAYS=7\n")
+    env = {**base_env, "DATABASE_URL": "postgresql://satchel:pg-pass-123@db:5432/satchel"}
+    result = run_satchel("config", env=env, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert rows["DATABASE_URL"].endswith("(environment)") and "pg-pass-123" not in out
+    assert "satchel:***@db:5432" in rows["DATABASE_URL"]
+    assert env["SECRET_KEY"] not in out and "********" in rows["SECRET_KEY"]
+    assert rows["SATCHEL_SHARE_MAX_DAYS"].split()[1] == "7" and rows["SATCHEL_SHARE_MAX_DAYS"].endswith("(.env)")
+    assert rows["EMAIL_URL"].endswith("(default)")
+
+
+def test_version_shows_package_version_and_release(base_env: dict[str, str]) -> None:
+    result = run_satchel("--version", env={**base_env, "RELEASE_ID": "v42-abc"})
+    assert result.returncode == 0
+    assert result.stdout.strip() == "satchel 0.1.0 (release v42-abc)"
+
+
+def test_migrate_is_the_release_step_and_records_the_release(
+    base_env: dict[str, str], fresh_database: str, postgres_server: str
+) -> None:
+    import uuid
+
+    name = f"satchel_migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = fresh_database.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        env = {**base_env, "DATABASE_URL": url, "RELEASE_ID": "r-one"}
+        first = run_satchel("migrate", env=env)
+        assert first.returncode == 0, first.stderr
+        second = run_satchel("migrate", env={**env, "RELEASE_ID": "r-two"})
+        assert second.returncode == 0, second.stderr
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT release_id FROM releases ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == ["r-one", "r-two"]
+        import json
+
+        done = [json.loads(line) for line in first.stdout.splitlines() if '"migrate.done"' in line]
+        assert done and done[0]["schema_before"] is None and done[0]["release"] == "r-one"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

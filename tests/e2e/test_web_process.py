@@ -1,0 +1,116 @@
+"""``satchel web`` as production runs it: a real Gunicorn process serving on $PORT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support.moto import MotoServer
+from support.processes import SatchelProcess
+
+from satchel.runtime.embedded import EmbeddedRedis
+
+
+@pytest.fixture
+def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
+    process = SatchelProcess("web", env=base_env)
+    url = f"http://127.0.0.1:{base_env['PORT']}"
+    process.wait_http(f"{url}/healthz")
+    yield process, url
+    process.stop()
+
+
+def test_healthz_answers_with_the_release(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> None:
+    _, url = web
+    response = httpx.get(f"{url}/healthz")
+    assert response.status_code == 200
+    assert response.json()["release"] == base_env["RELEASE_ID"]
+
+
+def test_readyz_checks_database_redis_and_storage(web: tuple[SatchelProcess, str]) -> None:
+    _, url = web
+    response = httpx.get(f"{url}/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_every_stdout_line_is_a_json_event_with_release_and_process(
+    web: tuple[SatchelProcess, str], base_env: dict[str, str]
+) -> None:
+    process, url = web
+    httpx.get(f"{url}/healthz", headers={"X-Request-ID": "trace-42"})
+    request = process.wait_for_event("http.request")
+    process.stop()
+    events = process.events()  # fails if any line is not JSON
+    assert len(events) > 3
+    for event in events:
+        assert {"timestamp", "level", "event", "process", "release"} <= event.keys()
+        assert event["process"] == "web"
+        assert event["release"] == base_env["RELEASE_ID"]
+    logged = [e for e in events if e["event"] == "http.request" and e.get("request_id") == "trace-42"]
+    assert logged and logged[0]["status"] == 200 and logged[0]["path"] == "/healthz"
+    assert request["logger"] == "satchel.http"
+    assert any(e["logger"].startswith("gunicorn") for e in events), "Gunicorn's own lines are JSON too"
+    assert process.stderr_lines == [] or all("Traceback" not in line for line in process.stderr_lines)
+
+
+def test_request_id_is_taken_from_the_client_or_generated(web: tuple[SatchelProcess, str]) -> None:
+    _, url = web
+    assert httpx.get(f"{url}/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = httpx.get(f"{url}/healthz").headers["X-Request-ID"]
+    assert len(generated) == 32
+    hostile = httpx.get(f"{url}/healthz", headers={"X-Request-ID": "x" * 500}).headers["X-Request-ID"]
+    assert hostile != "x" * 500
+
+
+def test_unknown_route_is_problem_json(web: tuple[SatchelProcess, str]) -> None:
+    _, url = web
+    response = httpx.get(f"{url}/no/such/page")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_sigterm_lets_an_in_flight_request_finish_then_exits_zero(
+    base_env: dict[str, str], owned_redis: EmbeddedRedis
+) -> None:
+    env = {**base_env, "REDIS_URL": owned_redis.url, "WEB_CONCURRENCY": "1", "SATCHEL_READY_TIMEOUT": "10"}
+    process = SatchelProcess("web", env=env)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    process.wait_http(f"{url}/readyz")
+
+    # Pause the process's Redis so /readyz stays in flight while SIGTERM arrives.
+    import redis
+
+    redis.Redis.from_url(owned_redis.url).execute_command("CLIENT", "PAUSE", "1500", "ALL")
+    result: dict[str, httpx.Response] = {}
+    in_flight = threading.Thread(target=lambda: result.update(r=httpx.get(f"{url}/readyz", timeout=20)))
+    in_flight.start()
+    time.sleep(0.5)
+    process.signal(signal.SIGTERM)
+    in_flight.join(20)
+
+    assert process.wait(30) == 0
+    response = result["r"]
+    assert response.status_code == 503, "the request completed, and /readyz reports the shutdown"
+    assert response.json()["detail"] == "shutting down"
+    assert response.json()["checks"]["redis"] == "ok"
+
+
+@pytest.mark.parametrize("storage", ["file", "s3"])
+def test_same_process_runs_on_file_or_s3_storage_by_url_alone(
+    storage: str, base_env: dict[str, str], moto_server: MotoServer, s3_bucket: str
+) -> None:
+    env = {**base_env, **(moto_server.env(s3_bucket) if storage == "s3" else {})}
+    process = SatchelProcess("web", env=env)
+    try:
+        url = f"http://127.0.0.1:{env['PORT']}"
+        process.wait_http(f"{url}/readyz")
+        started = process.wait_for_event("web.started")
+        assert started["storage"].startswith(f"{storage}://")
+    finally:
+        process.stop()

@@ -1,0 +1,114 @@
+"""Real Satchel processes (``satchel web``, ``satchel worker``, …) under test, with their stdout."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+class SatchelProcess:
+    """``python -m satchel <args>`` with the given environment; stdout lines collected as they come."""
+
+    def __init__(self, *args: str, env: dict[str, str], cwd: str | None = None) -> None:
+        self.args = args
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "satchel", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.stderr_lines: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.stderr_lines), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every stdout line, parsed as JSON (a line that is not JSON fails the test)."""
+        return [json.loads(line) for line in self.lines if line.strip()]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.args} exited ({self.process.returncode}) before {what}:\n{self.output()}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
+
+    def wait_for_event(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            found[:] = [e for e in self._parsed() if e.get("event") == event]
+            return bool(found)
+
+        self.wait_for(seen, timeout, f"log event {event}")
+        return found[0]
+
+    def _parsed(self) -> list[dict[str, Any]]:
+        parsed = []
+        for line in list(self.lines):
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                continue
+        return parsed
+
+    def wait_http(self, url: str, timeout: float = 30) -> None:
+        def answers() -> bool:
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.wait_for(answers, timeout, f"200 from {url}")
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return "\n".join([*self.lines[-40:], "--- stderr ---", *self.stderr_lines[-40:]])
+
+
+def run_satchel(
+    *args: str, env: dict[str, str], cwd: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "satchel", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )

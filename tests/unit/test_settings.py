@@ -1,0 +1,177 @@
+"""The configuration is validated at start, and says what is wrong without leaking secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satchel.settings import ConfigError, Settings, describe, load_settings, redact_url
+
+SECRET = "s3cr3t-" + "x" * 40
+VALID = {
+    "DATABASE_URL": "postgresql://satchel:dbpass@db.internal:5432/satchel",
+    "REDIS_URL": "redis://:redispass@cache.internal:6379/0",
+    "STORAGE_URL": "memory://",
+    "SECRET_KEY": SECRET,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variable from the test process, and no .env file, reaches the settings."""
+    for field in Settings.model_fields.values():
+        if field.alias:
+            monkeypatch.delenv(field.alias, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def config_errors(**values: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**values)
+    return caught.value.lines
+
+
+def line_for(lines: list[str], name: str) -> str:
+    matching = [line for line in lines if line.startswith(f"{name}:")]
+    assert len(matching) == 1, lines
+    return matching[0]
+
+
+def test_a_complete_environment_is_valid() -> None:
+    settings = load_settings(**VALID)
+    assert settings.storage_url == "memory://"
+    assert settings.port == 8000
+
+
+def test_several_bad_values_are_all_reported() -> None:
+    lines = config_errors(**VALID, PORT="eighty", WEB_CONCURRENCY="0", LOG_LEVEL="LOUD", SATCHEL_SIGNUP_ENABLED="maybe")
+    assert line_for(lines, "PORT") == "PORT: expected a whole number, found 'eighty'"
+    assert line_for(lines, "WEB_CONCURRENCY") == "WEB_CONCURRENCY: expected a number of at least 1, found '0'"
+    assert "expected" in line_for(lines, "LOG_LEVEL")
+    assert "'LOUD'" in line_for(lines, "LOG_LEVEL")
+    assert line_for(lines, "SATCHEL_SIGNUP_ENABLED").endswith("expected true or false, found 'maybe'")
+    assert len(lines) == 4
+
+
+def test_a_missing_required_variable_says_it_is_not_set() -> None:
+    lines = config_errors(**{k: v for k, v in VALID.items() if k != "DATABASE_URL"})
+    assert lines == ["DATABASE_URL: required, but not set"]
+
+
+def test_every_missing_required_variable_is_reported() -> None:
+    lines = config_errors()
+    assert sorted(lines) == sorted(f"{name}: required, but not set" for name in VALID)
+
+
+def test_secrets_never_appear_in_error_lines() -> None:
+    short_secret = "tiny-secret-value"
+    lines = config_errors(**{**VALID, "SECRET_KEY": short_secret, "AWS_SECRET_ACCESS_KEY": 12345})
+    assert (
+        line_for(lines, "SECRET_KEY")
+        == f"SECRET_KEY: expected at least 32 characters, found {len(short_secret)} characters (hidden)"
+    )
+    assert "(hidden)" in line_for(lines, "AWS_SECRET_ACCESS_KEY")
+    text = "\n".join(lines)
+    assert short_secret not in text
+    assert "12345" not in text
+
+
+def test_secrets_and_url_passwords_are_redacted_in_describe() -> None:
+    settings = load_settings(**VALID, AWS_SECRET_ACCESS_KEY="aws-very-secret")
+    shown = {entry.name: entry.value for entry in describe(settings)}
+    assert shown["SECRET_KEY"] == "********"
+    assert shown["AWS_SECRET_ACCESS_KEY"] == "********"
+    assert shown["DATABASE_URL"] == "postgresql://satchel:***@db.internal:5432/satchel"
+    assert shown["REDIS_URL"] == "redis://***@cache.internal:6379/0"
+    text = repr(list(describe(settings)))
+    for secret in (SECRET, "aws-very-secret", "dbpass", "redispass"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("postgresql://user:pw@host:5432/db?sslmode=require", "postgresql://user:***@host:5432/db?sslmode=require"),
+        ("redis://:pw@host:6379/0", "redis://***@host:6379/0"),
+        ("amqp://guest@host//", "amqp://guest@host//"),
+        ("memory://", "memory://"),
+    ],
+)
+def test_redact_url_hides_only_the_password(url: str, redacted: str) -> None:
+    assert redact_url(url) == redacted
+
+
+def test_redact_url_keeps_an_ipv6_host_valid() -> None:
+    assert redact_url("postgresql://user:pw@[::1]:5432/db") == "postgresql://user:***@[::1]:5432/db"
+
+
+def test_the_broker_defaults_to_redis() -> None:
+    settings = load_settings(**VALID)
+    assert settings.broker_url is None
+    assert settings.effective_broker_url == VALID["REDIS_URL"]
+
+
+def test_an_amqp_broker_is_accepted() -> None:
+    settings = load_settings(**VALID, BROKER_URL="amqp://guest:guest@rabbit:5672//")
+    assert settings.effective_broker_url == "amqp://guest:guest@rabbit:5672//"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "supported"),
+    [
+        ("STORAGE_URL", "ftp://x", "file:// or s3:// or memory://"),
+        ("BROKER_URL", "kafka://x", "redis:// or rediss:// or amqp:// or amqps://"),
+        ("EMAIL_URL", "http://x", "smtp:// or smtps:// or console://"),
+        ("DATABASE_URL", "mysql://x", "postgresql://"),
+    ],
+)
+def test_an_unsupported_scheme_lists_the_supported_ones(name: str, value: str, supported: str) -> None:
+    lines = config_errors(**{**VALID, name: value})
+    scheme = value.split(":")[0]
+    assert line_for(lines, name).startswith(f"{name}: expected a URL starting ")
+    assert supported in line_for(lines, name)
+    assert line_for(lines, name).endswith(f"found {scheme}://")
+
+
+def test_describe_says_where_each_value_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+        monkeypatch.setenv(name, VALID[name])
+    Path(".env").write_text("STORAGE_URL=memory://\nSATCHEL_SHARE_MAX_DAYS=7\n", encoding="utf-8")
+    settings = load_settings()
+    sources = {entry.name: entry.source for entry in describe(settings)}
+    assert sources["DATABASE_URL"] == "environment"
+    assert sources["SECRET_KEY"] == "environment"
+    assert sources["STORAGE_URL"] == ".env"
+    assert sources["SATCHEL_SHARE_MAX_DAYS"] == ".env"
+    assert settings.share_max_days == 7
+    assert sources["PORT"] == "default"
+
+
+def test_the_environment_wins_over_the_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in VALID.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PORT", "9000")
+    Path(".env").write_text("PORT=7000\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.port == 9000
+    assert {e.name: e.source for e in describe(settings)}["PORT"] == "environment"
+
+
+def test_required_scanning_without_a_scanner_is_an_error() -> None:
+    lines = config_errors(**VALID, SATCHEL_SCAN_REQUIRED="true")
+    assert len(lines) == 1
+    assert "SATCHEL_SCAN_REQUIRED" in lines[0]
+    assert "CLAMAV_URL" in lines[0]
+
+
+def test_required_scanning_with_a_scanner_is_valid() -> None:
+    settings = load_settings(**VALID, SATCHEL_SCAN_REQUIRED="true", CLAMAV_URL="tcp://clamav:3310")
+    assert settings.scan_required
+
+
+def test_required_scanning_is_reported_alongside_other_bad_values() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**{**VALID, "PORT": "eighty", "SATCHEL_SCAN_REQUIRED": "true"})
+    names = [line.split(":")[0] for line in caught.value.lines]
+    assert names == ["PORT", "SATCHEL_SCAN_REQUIRED"]
