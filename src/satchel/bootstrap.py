@@ -6,25 +6,49 @@ the worker and the admin commands all build their world through this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from satchel.adapters.db.engine import Database
+from satchel.adapters.db.repositories import SqlUnitOfWork
 from satchel.adapters.mail import open_mailer
-from satchel.adapters.redis import Redis
+from satchel.adapters.passwords import Argon2Hasher
+from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
 from satchel.ports import Mailer, Probe
+from satchel.services.accounts import Accounts
+from satchel.services.files import Files
+from satchel.services.sharing import Sharing
 from satchel.settings import Settings
 
 
 @dataclass
 class Services:
-    """Every backing service of one process, opened from the settings."""
+    """Every backing service of one process, and the use cases built on them."""
 
     settings: Settings
     database: Database
     redis: Redis
     storage: ObstoreStorage
     mailer: Mailer
+    sessions: RedisSessionStore = field(init=False)
+    accounts: Accounts = field(init=False)
+    files: Files = field(init=False)
+    sharing: Sharing = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        passwords = Argon2Hasher()
+        limiter = RedisRateLimiter(self.redis)
+        self.sessions = RedisSessionStore(self.redis)
+
+        def uow() -> SqlUnitOfWork:
+            return SqlUnitOfWork(self.database.engine)
+
+        self.accounts = Accounts(
+            uow, passwords, limiter, default_quota=s.default_quota_bytes, signup_enabled=s.signup_enabled
+        )
+        self.files = Files(uow, self.storage, limiter, max_upload_bytes=s.max_upload_bytes)
+        self.sharing = Sharing(uow, passwords, limiter, max_days=s.share_max_days)
 
     @property
     def probes(self) -> list[Probe]:

@@ -6,9 +6,15 @@ adapter stands behind each one, from the URL in the settings (factor IV).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from satchel.domain.accounts import ApiToken, User
+from satchel.domain.files import StoredFile
+from satchel.domain.sharing import Share
 
 
 class ServiceUnavailable(Exception):
@@ -38,7 +44,9 @@ class StoredObject:
 class ObjectStore(Probe, Protocol):
     """Where file bytes live: a local folder, S3, or memory."""
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None, filename: str | None = None
+    ) -> StoredObject:
         """Store the chunks under ``key`` without holding them all in memory."""
 
     def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
@@ -49,6 +57,12 @@ class ObjectStore(Probe, Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's path when it is a local file the web server can send itself."""
+
+    async def presigned_url(self, key: str, *, filename: str, content_type: str) -> str | None:
+        """A short-lived direct download URL, when the backend can make one."""
 
 
 @dataclass(frozen=True)
@@ -68,3 +82,93 @@ class Mailer(Protocol):
 class JobPublisher(Protocol):
     def publish(self, task: str, *, queue: str, job_id: str, kwargs: dict[str, object]) -> None:
         """Hand a job to the broker for the worker tier."""
+
+
+# --- Persistence: repositories behind one unit of work -------------------------------------------
+
+
+class UserRepository(Protocol):
+    async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User: ...
+    async def get(self, user_id: int) -> User | None: ...
+    async def by_email(self, email: str) -> User | None: ...
+    async def list(self) -> list[User]: ...
+    async def set_password(self, user_id: int, password_hash: str) -> None: ...
+    async def set_disabled(self, user_id: int, disabled: bool) -> None: ...
+
+    async def reserve_bytes(self, user_id: int, size: int) -> bool:
+        """Add ``size`` to the user's usage only if it stays within quota, atomically."""
+
+    async def release_bytes(self, user_id: int, size: int) -> None: ...
+
+
+class TokenRepository(Protocol):
+    async def add(self, *, user_id: int, name: str, prefix: str, token_hash: str) -> ApiToken: ...
+    async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None: ...
+    async def list_for(self, user_id: int) -> list[ApiToken]: ...
+    async def revoke(self, user_id: int, token_id: int, now: datetime) -> bool: ...
+    async def touch(self, token_id: int, now: datetime) -> None: ...
+
+
+class FileRepository(Protocol):
+    async def add(self, file: StoredFile) -> None: ...
+    async def get(self, file_id: str) -> StoredFile | None: ...
+    async def get_many(self, file_ids: list[str]) -> list[StoredFile]: ...
+    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]: ...
+    async def rename(self, file_id: str, name: str) -> None: ...
+    async def delete(self, file_id: str) -> None: ...
+
+
+class ShareRepository(Protocol):
+    async def add(
+        self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
+        password_hash: str | None, note: str | None, now: datetime,
+    ) -> Share: ...  # fmt: skip
+    async def get(self, share_id: int) -> Share | None: ...
+    async def by_token(self, token: str) -> Share | None: ...
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]: ...
+    async def for_file(self, file_id: str) -> list[Share]: ...
+    async def revoke(self, share_id: int, now: datetime) -> None: ...
+
+    async def take_download(self, share_id: int, now: datetime) -> bool:
+        """Count one download if the share is still open, in one atomic statement."""
+
+
+class UnitOfWork(Protocol):
+    """One database transaction and the repositories that work inside it."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    @property
+    def files(self) -> FileRepository: ...
+    @property
+    def shares(self) -> ShareRepository: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# --- Other backing services ----------------------------------------------------------------------
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class SessionStore(Probe, Protocol):
+    """Server-side sessions: the browser holds only a random id."""
+
+    async def load(self, session_id: str) -> dict[str, Any] | None: ...
+    async def save(self, session_id: str, data: dict[str, Any]) -> None: ...
+    async def delete(self, session_id: str) -> None: ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, *, limit: int, window: int) -> int:
+        """Count one attempt; return 0 if allowed, else the seconds until the next is."""

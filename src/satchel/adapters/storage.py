@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from satchel.settings import Settings
 
+PRESIGN_FOR = timedelta(minutes=5)
 READ_BLOCK = 8 * 1024 * 1024  # large range reads: the fast path for local and S3 alike
 _PROBE_PREFIX = ".satchel-probe"
 
@@ -38,9 +40,10 @@ class ObstoreStorage:
 
     name = "storage"
 
-    def __init__(self, backend: Backend, *, description: str, timeout: float = 30.0) -> None:
+    def __init__(self, backend: Backend, *, description: str, root: Path | None = None, timeout: float = 30.0) -> None:
         self._backend = backend
         self.description = description
+        self._root = root  # set for file:// storage: the web server can send such files itself
         self._guard = Guard("storage", timeout=timeout, outage_errors=(OSError, ObstoreError))
 
     async def ping(self) -> None:
@@ -51,8 +54,17 @@ class ObstoreStorage:
 
         await self._guard.call(list_one)
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> StoredObject:
-        await obstore.put_async(self._backend, key, chunks)
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None, filename: str | None = None
+    ) -> StoredObject:
+        attributes: dict[str, str] = {}
+        if isinstance(self._backend, S3Store):  # headers S3 replays on presigned downloads
+            if content_type:
+                attributes["Content-Type"] = content_type
+            if filename:
+                attributes["Content-Disposition"] = content_disposition(filename)
+        # Parts in flight bound the memory an upload can take: 4 x 5 MiB, whatever the file size.
+        await obstore.put_async(self._backend, key, chunks, attributes=attributes or None, max_concurrency=4)
         meta = await self.head(key)
         assert meta is not None  # we just wrote it
         return meta
@@ -87,6 +99,21 @@ class ObstoreStorage:
 
         await self._guard.call(delete)
 
+    def local_path(self, key: str) -> Path | None:
+        return None if self._root is None else self._root / key
+
+    async def presigned_url(self, key: str, *, filename: str, content_type: str) -> str | None:
+        if not isinstance(self._backend, S3Store):
+            return None
+        url: str = await obstore.sign_async(self._backend, "GET", key, PRESIGN_FOR)
+        return url
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """RFC 6266: an ASCII fallback name plus the exact UTF-8 name, both safely quoted."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\/%' else "_" for c in filename) or "download"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
 
 def open_storage(settings: Settings) -> ObstoreStorage:
     """The object store named by ``STORAGE_URL``."""
@@ -101,6 +128,7 @@ def open_storage(settings: Settings) -> ObstoreStorage:
         path.mkdir(parents=True, exist_ok=True)
         backend = LocalStore(str(path))
         description = f"file://{path}"
+        return ObstoreStorage(backend, description=description, root=path)
     else:
         config: dict[str, str] = {"region": settings.aws_region}
         if settings.aws_access_key_id:

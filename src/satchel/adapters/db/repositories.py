@@ -1,0 +1,298 @@
+"""The repositories and unit of work of ``satchel.ports``, in SQL on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from satchel.adapters.db.schema import api_tokens, files, share_files, shares, users
+from satchel.domain.accounts import ApiToken, EmailTaken, User
+from satchel.domain.files import StoredFile
+from satchel.domain.sharing import Share
+
+_FILE_ORDER = {
+    "created": files.c.created_at.asc(),
+    "-created": files.c.created_at.desc(),
+    "name": files.c.name.asc(),
+    "-name": files.c.name.desc(),
+    "size": files.c.size.asc(),
+    "-size": files.c.size.desc(),
+}
+SORTS = tuple(_FILE_ORDER)
+
+
+def _user(row: Any) -> User:
+    return User(**row._mapping)
+
+
+def _token(row: Any) -> ApiToken:
+    m = row._mapping
+    return ApiToken(
+        id=m["id"], user_id=m["user_id"], name=m["name"], prefix=m["prefix"], created_at=m["created_at"],
+        last_used_at=m["last_used_at"], revoked_at=m["revoked_at"],
+    )  # fmt: skip
+
+
+def _file(row: Any) -> StoredFile:
+    return StoredFile(**row._mapping)
+
+
+class SqlUsers:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User:
+        insert = (
+            sa.insert(users)
+            .values(email=email, password_hash=password_hash, is_admin=is_admin, quota_bytes=quota_bytes)
+            .returning(*users.c)
+        )
+        try:
+            async with self.conn.begin_nested():
+                row = (await self.conn.execute(insert)).one()
+        except IntegrityError:  # a concurrent sign-up with the same email won the race
+            raise EmailTaken() from None
+        return _user(row)
+
+    async def get(self, user_id: int) -> User | None:
+        row = (await self.conn.execute(sa.select(users).where(users.c.id == user_id))).one_or_none()
+        return _user(row) if row else None
+
+    async def by_email(self, email: str) -> User | None:
+        row = (await self.conn.execute(sa.select(users).where(users.c.email == email))).one_or_none()
+        return _user(row) if row else None
+
+    async def list(self) -> list[User]:
+        return [_user(r) for r in await self.conn.execute(sa.select(users).order_by(users.c.id))]
+
+    async def set_password(self, user_id: int, password_hash: str) -> None:
+        await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> None:
+        await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(disabled=disabled))
+
+    async def reserve_bytes(self, user_id: int, size: int) -> bool:
+        result = await self.conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.used_bytes + size <= users.c.quota_bytes)
+            .values(used_bytes=users.c.used_bytes + size)
+        )
+        return result.rowcount == 1
+
+    async def release_bytes(self, user_id: int, size: int) -> None:
+        await self.conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id)
+            .values(used_bytes=sa.func.greatest(users.c.used_bytes - size, 0))
+        )
+
+
+class SqlTokens:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, *, user_id: int, name: str, prefix: str, token_hash: str) -> ApiToken:
+        row = (
+            await self.conn.execute(
+                sa.insert(api_tokens)
+                .values(user_id=user_id, name=name, prefix=prefix, token_hash=token_hash)
+                .returning(*api_tokens.c)
+            )
+        ).one()
+        return _token(row)
+
+    async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        token_columns = [c.label(f"token_{c.name}") for c in api_tokens.c]
+        query = (
+            sa.select(users, *token_columns)
+            .join(api_tokens, users.c.id == api_tokens.c.user_id)
+            .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
+        )
+        row = (await self.conn.execute(query)).one_or_none()
+        if row is None:
+            return None
+        m = row._mapping
+        token = {c.name: m[f"token_{c.name}"] for c in api_tokens.c if c.name != "token_hash"}
+        return ApiToken(**token), User(**{c.name: m[c.name] for c in users.c})
+
+    async def list_for(self, user_id: int) -> list[ApiToken]:
+        query = sa.select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id.desc())
+        return [_token(r) for r in await self.conn.execute(query)]
+
+    async def revoke(self, user_id: int, token_id: int, now: datetime) -> bool:
+        result = await self.conn.execute(
+            sa.update(api_tokens)
+            .where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+    async def touch(self, token_id: int, now: datetime) -> None:
+        await self.conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
+
+
+class SqlFiles:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, file: StoredFile) -> None:
+        await self.conn.execute(sa.insert(files).values(**file.__dict__))
+
+    async def get(self, file_id: str) -> StoredFile | None:
+        row = (await self.conn.execute(sa.select(files).where(files.c.id == file_id))).one_or_none()
+        return _file(row) if row else None
+
+    async def get_many(self, file_ids: list[str]) -> list[StoredFile]:
+        found = {f.id: f for f in map(_file, await self.conn.execute(sa.select(files).where(files.c.id.in_(file_ids))))}
+        return [found[i] for i in file_ids if i in found]
+
+    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
+        query = (
+            sa.select(files, sa.func.count().over().label("total"))
+            .where(files.c.owner_id == owner_id)
+            .order_by(_FILE_ORDER[sort], files.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await self.conn.execute(query)).all()
+        total = rows[0].total if rows else await self._count(owner_id)
+        return [StoredFile(**{k: v for k, v in r._mapping.items() if k != "total"}) for r in rows], total
+
+    async def _count(self, owner_id: int) -> int:
+        count = await self.conn.scalar(sa.select(sa.func.count()).where(files.c.owner_id == owner_id))
+        return int(count or 0)
+
+    async def rename(self, file_id: str, name: str) -> None:
+        await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(name=name))
+
+    async def delete(self, file_id: str) -> None:
+        await self.conn.execute(sa.delete(files).where(files.c.id == file_id))
+
+
+_FILE_IDS = (
+    sa.select(sa.func.array_agg(aggregate_order_by(share_files.c.file_id, share_files.c.position)))
+    .where(share_files.c.share_id == shares.c.id)
+    .scalar_subquery()
+    .label("file_ids")
+)
+
+
+def _share(row: Any) -> Share:
+    m = dict(row._mapping)
+    m["file_ids"] = list(m["file_ids"] or [])
+    return Share(**m)
+
+
+class SqlShares:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(
+        self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
+        password_hash: str | None, note: str | None, now: datetime,
+    ) -> Share:  # fmt: skip
+        values = {
+            "token": token, "owner_id": owner_id, "expires_at": expires_at, "max_downloads": max_downloads,
+            "password_hash": password_hash, "note": note, "created_at": now,
+        }  # fmt: skip
+        share_id = await self.conn.scalar(sa.insert(shares).values(**values).returning(shares.c.id))
+        links = [{"share_id": share_id, "file_id": f, "position": i} for i, f in enumerate(file_ids)]
+        await self.conn.execute(sa.insert(share_files), links)
+        share = await self.get(int(share_id))
+        assert share is not None
+        return share
+
+    async def _one(self, condition: Any) -> Share | None:
+        row = (await self.conn.execute(sa.select(shares, _FILE_IDS).where(condition))).one_or_none()
+        return _share(row) if row else None
+
+    async def get(self, share_id: int) -> Share | None:
+        return await self._one(shares.c.id == share_id)
+
+    async def by_token(self, token: str) -> Share | None:
+        return await self._one(shares.c.token == token)
+
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]:
+        query = (
+            sa.select(shares, _FILE_IDS, sa.func.count().over().label("total"))
+            .where(shares.c.owner_id == owner_id)
+            .order_by(shares.c.created_at.desc(), shares.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await self.conn.execute(query)).all()
+        total = rows[0].total if rows else 0
+        return [_share_without_total(r) for r in rows], total
+
+    async def for_file(self, file_id: str) -> list[Share]:
+        query = (
+            sa.select(shares, _FILE_IDS)
+            .where(shares.c.id.in_(sa.select(share_files.c.share_id).where(share_files.c.file_id == file_id)))
+            .order_by(shares.c.created_at.desc())
+        )
+        return [_share(r) for r in await self.conn.execute(query)]
+
+    async def revoke(self, share_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(shares).where(shares.c.id == share_id, shares.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
+
+    async def take_download(self, share_id: int, now: datetime) -> bool:
+        # One conditional UPDATE: concurrent downloads on any number of processes cannot overshoot the limit.
+        result = await self.conn.execute(
+            sa.update(shares)
+            .where(
+                shares.c.id == share_id,
+                shares.c.revoked_at.is_(None),
+                shares.c.expires_at > now,
+                sa.or_(shares.c.max_downloads.is_(None), shares.c.download_count < shares.c.max_downloads),
+            )
+            .values(download_count=shares.c.download_count + 1)
+        )
+        return result.rowcount == 1
+
+
+def _share_without_total(row: Any) -> Share:
+    m = {k: v for k, v in row._mapping.items() if k != "total"}
+    m["file_ids"] = list(m["file_ids"] or [])
+    return Share(**m)
+
+
+class SqlUnitOfWork:
+    """One transaction on one pooled connection; rolled back unless committed."""
+
+    users: SqlUsers
+    tokens: SqlTokens
+    files: SqlFiles
+    shares: SqlShares
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
+        self.users = SqlUsers(self._conn)
+        self.tokens = SqlTokens(self._conn)
+        self.files = SqlFiles(self._conn)
+        self.shares = SqlShares(self._conn)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()

@@ -1,0 +1,92 @@
+"""Accounts: users, their quota, and personal API tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from satchel.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, TooLarge
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+
+
+class InvalidCredentials(DomainError):
+    """The email or password is not right."""
+
+    status = 401
+
+
+class AccountDisabled(Forbidden):
+    """This account is disabled."""
+
+
+class EmailTaken(Conflict):
+    """An account with this email already exists."""
+
+
+class SignupDisabled(Forbidden):
+    """Sign-up is closed on this server; ask an administrator for an account."""
+
+
+class QuotaExceeded(TooLarge):
+    """This upload would exceed your storage quota."""
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidInput("Enter a valid email address.")
+    return email
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"Use a password of at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput("That password is too long.")
+
+
+@dataclass
+class User:
+    """The accounts aggregate root. Quota is its invariant: used never exceeds quota."""
+
+    id: int
+    email: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+    quota_bytes: int
+    used_bytes: int
+    created_at: datetime
+
+    @property
+    def remaining_bytes(self) -> int:
+        return max(0, self.quota_bytes - self.used_bytes)
+
+    def ensure_active(self) -> None:
+        if self.disabled:
+            raise AccountDisabled()
+
+    def ensure_room_for(self, size: int) -> None:
+        if size > self.remaining_bytes:
+            raise QuotaExceeded()
+
+
+@dataclass
+class ApiToken:
+    """A personal API token. Only its hash is stored; the token itself is shown once."""
+
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

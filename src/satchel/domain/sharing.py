@@ -1,0 +1,96 @@
+"""Sharing: links to one or several files, with expiry, download limits and passwords."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from satchel.domain.errors import Gone, InvalidInput, Unauthenticated
+
+MAX_NOTE = 1000
+
+
+class ShareExpired(Gone):
+    """This link has expired."""
+
+
+class ShareRevoked(Gone):
+    """This link was revoked by its owner."""
+
+
+class ShareUsedUp(Gone):
+    """This link has reached its download limit."""
+
+
+class SharePasswordRequired(Unauthenticated):
+    """This link is protected by a password."""
+
+
+@dataclass(frozen=True)
+class ShareTerms:
+    """What the owner asked for when creating a share, checked against the server's limits."""
+
+    expires_in: timedelta
+    max_downloads: int | None = None
+    note: str | None = None
+
+    def validated(self, max_days: int) -> ShareTerms:
+        if self.expires_in <= timedelta(0):
+            raise InvalidInput("The expiry must be in the future.")
+        if self.expires_in > timedelta(days=max_days):
+            raise InvalidInput(f"Links can last at most {max_days} days on this server.")
+        if self.max_downloads is not None and not 1 <= self.max_downloads <= 1_000_000:
+            raise InvalidInput("The download limit must be between 1 and 1,000,000.")
+        note = (self.note or "").strip() or None
+        if note and len(note) > MAX_NOTE:
+            raise InvalidInput(f"Keep the note under {MAX_NOTE} characters.")
+        return ShareTerms(self.expires_in, self.max_downloads, note)
+
+
+@dataclass
+class Share:
+    """The sharing aggregate root: it alone decides whether a download may happen."""
+
+    id: int
+    token: str
+    owner_id: int
+    file_ids: list[str]
+    created_at: datetime
+    expires_at: datetime
+    max_downloads: int | None
+    download_count: int
+    password_hash: str | None
+    note: str | None
+    revoked_at: datetime | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+    @property
+    def remaining_downloads(self) -> int | None:
+        return None if self.max_downloads is None else max(0, self.max_downloads - self.download_count)
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.expires_at:
+            return "expired"
+        if self.remaining_downloads == 0:
+            return "used up"
+        return "active"
+
+    def ensure_open(self, now: datetime) -> None:
+        """Raise the reason this share can no longer be used, if there is one."""
+        if self.revoked_at is not None:
+            raise ShareRevoked()
+        if now >= self.expires_at:
+            raise ShareExpired()
+        if self.remaining_downloads == 0:
+            raise ShareUsedUp()
+
+    def authorize_download(self, now: datetime, *, unlocked: bool) -> None:
+        """May someone download now? The count itself is taken atomically by the repository."""
+        self.ensure_open(now)
+        if self.has_password and not unlocked:
+            raise SharePasswordRequired()

@@ -1,0 +1,177 @@
+"""Accounts use cases: sign-up, sign-in, passwords, API tokens, administration."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from satchel.domain.accounts import (
+    ApiToken,
+    EmailTaken,
+    InvalidCredentials,
+    SignupDisabled,
+    User,
+    check_password_strength,
+    normalize_email,
+)
+from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
+from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
+
+TOKEN_PREFIX = "sat_"  # noqa: S105 (a marker, not a secret)
+LOGIN_ATTEMPTS = (10, 300)  # per email and client, per five minutes
+TOUCH_EVERY = timedelta(minutes=1)  # last-used times are kept to the minute, not written per request
+
+
+def hash_token(token: str) -> str:
+    """API tokens carry 256 random bits, so a fast hash is as safe as a slow one and costs nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+class Accounts:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        passwords: PasswordHasher,
+        limiter: RateLimiter,
+        *,
+        default_quota: int,
+        signup_enabled: bool,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._passwords = passwords
+        self._limiter = limiter
+        self._default_quota = default_quota
+        self._signup_enabled = signup_enabled
+        self._clock = clock
+        self._decoy_hash = ""
+
+    async def _ensure_decoy(self) -> None:
+        if not self._decoy_hash:
+            self._decoy_hash = await self._passwords.hash(secrets.token_urlsafe(16))
+
+    async def sign_up(self, email: str, password: str) -> User:
+        """Open an account, if sign-up is on on this server."""
+        if not self._signup_enabled:
+            raise SignupDisabled()
+        return await self.create_user(email, password)
+
+    async def create_user(self, email: str, password: str, *, is_admin: bool = False) -> User:
+        """Create an account regardless of the sign-up switch (administrators, the CLI)."""
+        email = normalize_email(email)
+        check_password_strength(password)
+        password_hash = await self._passwords.hash(password)
+        async with self._uow() as uow:
+            if await uow.users.by_email(email):
+                raise EmailTaken()
+            user = await uow.users.add(
+                email=email, password_hash=password_hash, is_admin=is_admin, quota_bytes=self._default_quota
+            )
+            await uow.commit()
+        return user
+
+    async def sign_in(self, email: str, password: str, *, client: str) -> User:
+        """Check credentials, rate-limited per email and client so guessing does not scale."""
+        try:
+            email = normalize_email(email)
+        except InvalidInput:
+            raise InvalidCredentials() from None
+        limit, window = LOGIN_ATTEMPTS
+        if wait := await self._limiter.hit(f"login:{email}:{client}", limit=limit, window=window):
+            raise TooManyAttempts(wait)
+        await self._ensure_decoy()
+        async with self._uow() as uow:
+            user = await uow.users.by_email(email)
+        if user is None:
+            await self._passwords.verify(self._decoy_hash, password)  # same time as a real check: no email oracle
+            raise InvalidCredentials()
+        if not await self._passwords.verify(user.password_hash, password):
+            raise InvalidCredentials()
+        user.ensure_active()
+        return user
+
+    async def active_user(self, user_id: int) -> User | None:
+        """The user a session belongs to, while the account is usable."""
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        return user if user and not user.disabled else None
+
+    async def change_password(self, user: User, current: str, new: str) -> None:
+        if not await self._passwords.verify(user.password_hash, current):
+            raise InvalidCredentials("Your current password is not right.")
+        check_password_strength(new)
+        password_hash = await self._passwords.hash(new)
+        async with self._uow() as uow:
+            await uow.users.set_password(user.id, password_hash)
+            await uow.commit()
+
+    async def create_token(self, user: User, name: str) -> NewToken:
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidInput("Give the token a name of up to 100 characters.")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self._uow() as uow:
+            token = await uow.tokens.add(
+                user_id=user.id, name=name, prefix=secret[: len(TOKEN_PREFIX) + 6], token_hash=hash_token(secret)
+            )
+            await uow.commit()
+        return NewToken(token, secret)
+
+    async def tokens(self, user: User) -> list[ApiToken]:
+        async with self._uow() as uow:
+            return await uow.tokens.list_for(user.id)
+
+    async def revoke_token(self, user: User, token_id: int) -> None:
+        async with self._uow() as uow:
+            if not await uow.tokens.revoke(user.id, token_id, self._clock()):
+                raise NotFound("No such token.")
+            await uow.commit()
+
+    async def authenticate_token(self, secret: str) -> User | None:
+        """The active user a bearer token belongs to, recording when it was last used."""
+        if not secret.startswith(TOKEN_PREFIX):
+            return None
+        now = self._clock()
+        async with self._uow() as uow:
+            found = await uow.tokens.owner_of(hash_token(secret))
+            if found is None:
+                return None
+            token, user = found
+            if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+                await uow.tokens.touch(token.id, now)
+                await uow.commit()
+        return None if user.disabled else user
+
+    async def users(self) -> list[User]:
+        async with self._uow() as uow:
+            return await uow.users.list()
+
+    async def set_disabled(self, email: str, disabled: bool) -> User:
+        async with self._uow() as uow:
+            user = await uow.users.by_email(normalize_email(email))
+            if user is None:
+                raise NotFound(f"No account for {email}.")
+            await uow.users.set_disabled(user.id, disabled)
+            await uow.commit()
+        user.disabled = disabled
+        return user
+
+    async def token_for(self, email: str, name: str) -> NewToken:
+        async with self._uow() as uow:
+            user = await uow.users.by_email(normalize_email(email))
+        if user is None:
+            raise NotFound(f"No account for {email}.")
+        return await self.create_token(user, name)

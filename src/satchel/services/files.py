@@ -1,0 +1,193 @@
+"""Files use cases: streamed upload, listing, renaming, deleting."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from satchel.domain.accounts import QuotaExceeded, User
+from satchel.domain.errors import InvalidInput, NotFound, TooLarge, TooManyAttempts
+from satchel.domain.files import StoredFile, clean_file_name
+from satchel.domain.sharing import Share
+from satchel.ports import ObjectStore, RateLimiter, UnitOfWorkFactory
+from satchel.services.accounts import utcnow
+
+log = logging.getLogger("satchel.files")
+UPLOADS_PER_MINUTE = 120
+SORTS = ("-created", "created", "name", "-name", "size", "-size")
+MAX_PAGE = 200
+
+
+class UploadTooLarge(TooLarge):
+    """This file is larger than this server accepts."""
+
+
+class Meter:
+    """Counts and hashes bytes as they stream past, and stops the stream at the limit."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], limit: int, error: TooLarge) -> None:
+        self._chunks = chunks
+        self._limit = limit
+        self._error = error
+        self.size = 0
+        self.failure: Exception | None = None
+        self._sha = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                self.size += len(chunk)
+                if self.size > self._limit:
+                    raise self._error
+                self._sha.update(chunk)
+                yield chunk
+        except Exception as exc:  # remembered: the object store may wrap what it sees
+            self.failure = exc
+            raise
+
+
+@dataclass(frozen=True)
+class FileDetails:
+    file: StoredFile
+    shares: list[Share]
+
+
+def storage_key(now: datetime) -> str:
+    """Generated, never derived from user input; dated prefixes keep listings manageable."""
+    return f"files/{now:%Y/%m}/{secrets.token_hex(16)}"
+
+
+class Files:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        store: ObjectStore,
+        limiter: RateLimiter,
+        *,
+        max_upload_bytes: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._limiter = limiter
+        self._max_upload = max_upload_bytes
+        self._clock = clock
+
+    async def upload(
+        self,
+        owner: User,
+        name: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        content_type: str | None = None,
+        declared_size: int | None = None,
+    ) -> StoredFile:
+        """Stream bytes to storage, then record the file; on any failure neither is left behind."""
+        owner.ensure_active()
+        name = clean_file_name(name)
+        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
+            raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
+        if declared_size is not None:
+            self._check_size(owner, declared_size)
+        too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
+        meter = Meter(chunks, min(self._max_upload, owner.remaining_bytes), too_large)
+        content_type = _content_type(name, content_type)
+        now = self._clock()
+        key = storage_key(now)
+        try:
+            await self._store.put_stream(key, aiter(meter), content_type=content_type, filename=name)
+        except BaseException as exc:
+            await self._discard(key)  # a partial object must not outlive the request
+            if meter.failure is not None and meter.failure is not exc:
+                raise meter.failure from None
+            raise
+        record = StoredFile(
+            id=secrets.token_hex(16), owner_id=owner.id, name=name, size=meter.size, content_type=content_type,
+            sha256=meter.sha256, storage_key=key, created_at=now,
+        )  # fmt: skip
+        try:
+            async with self._uow() as uow:
+                if not await uow.users.reserve_bytes(owner.id, record.size):
+                    raise QuotaExceeded()  # a concurrent upload took the room first
+                await uow.files.add(record)
+                await uow.commit()
+        except BaseException:
+            await self._discard(key)
+            raise
+        return record
+
+    async def _discard(self, key: str) -> None:
+        """Best-effort removal after a failure; the original error is what the caller must see."""
+        try:
+            await self._store.delete(key)
+        except Exception as exc:  # `satchel storage verify --fix` is the backstop for what stays behind
+            log.warning("upload.cleanup_failed", extra={"storage_key": key, "error": type(exc).__name__})
+
+    def _check_size(self, owner: User, size: int) -> None:
+        if size < 0:
+            raise InvalidInput("The size cannot be negative.")
+        if size > self._max_upload:
+            raise UploadTooLarge()
+        owner.ensure_room_for(size)
+
+    async def owned(self, owner: User, file_id: str) -> StoredFile:
+        async with self._uow() as uow:
+            return _owned_by(owner, await uow.files.get(file_id))
+
+    async def details(self, owner: User, file_id: str) -> FileDetails:
+        async with self._uow() as uow:
+            file = _owned_by(owner, await uow.files.get(file_id))
+            return FileDetails(file, await uow.shares.for_file(file.id))
+
+    async def list_owned(
+        self, owner: User, *, sort: str = "-created", limit: int = 50, offset: int = 0
+    ) -> tuple[list[StoredFile], int]:
+        if sort not in SORTS:
+            raise InvalidInput(f"Sort by one of: {', '.join(SORTS)}.")
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise InvalidInput(f"Pages hold 1 to {MAX_PAGE} items.")
+        async with self._uow() as uow:
+            return await uow.files.list_for(owner.id, sort=sort, limit=limit, offset=offset)
+
+    async def rename(self, owner: User, file_id: str, name: str) -> StoredFile:
+        name = clean_file_name(name)
+        async with self._uow() as uow:
+            file = _owned_by(owner, await uow.files.get(file_id))
+            await uow.files.rename(file.id, name)
+            await uow.commit()
+        file.name = name
+        return file
+
+    async def delete(self, owner: User, file_id: str) -> None:
+        """Remove the record and give back the quota, then the bytes."""
+        async with self._uow() as uow:
+            file = _owned_by(owner, await uow.files.get(file_id))
+            await uow.files.delete(file.id)
+            await uow.users.release_bytes(owner.id, file.size)
+            await uow.commit()
+        await self._store.delete(file.storage_key)
+
+
+def _owned_by(owner: User, file: StoredFile | None) -> StoredFile:
+    # Someone else's file answers exactly like a missing one: ids are not an oracle.
+    if file is None or file.owner_id != owner.id:
+        raise NotFound("No such file.")
+    return file
+
+
+def _content_type(name: str, declared: str | None) -> str:
+    declared = (declared or "").split(";")[0].strip().lower()
+    generic = ("application/octet-stream", "application/x-www-form-urlencoded")
+    if declared and declared not in generic and "/" in declared and len(declared) <= 100:
+        return declared
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"

@@ -1,0 +1,130 @@
+"""Sharing use cases: create and revoke links, open them, authorize downloads."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from satchel.domain.accounts import User
+from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
+from satchel.domain.files import StoredFile
+from satchel.domain.sharing import Share, ShareTerms, ShareUsedUp
+from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
+from satchel.services.accounts import utcnow
+
+PASSWORD_ATTEMPTS = (5, 60)  # per share and client, per minute
+MAX_FILES_PER_SHARE = 100
+
+
+@dataclass(frozen=True)
+class ShareView:
+    """A share with its files, as its page and API show it."""
+
+    share: Share
+    files: list[StoredFile]
+
+    def file(self, file_id: str) -> StoredFile:
+        for file in self.files:
+            if file.id == file_id:
+                return file
+        raise NotFound("No such file in this share.")
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 random bits
+
+
+class Sharing:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        passwords: PasswordHasher,
+        limiter: RateLimiter,
+        *,
+        max_days: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._passwords = passwords
+        self._limiter = limiter
+        self._max_days = max_days
+        self._clock = clock
+
+    async def create(
+        self, owner: User, file_ids: list[str], terms: ShareTerms, *, password: str | None = None
+    ) -> ShareView:
+        """A new link to some of the owner's files."""
+        owner.ensure_active()
+        terms = terms.validated(self._max_days)
+        file_ids = list(dict.fromkeys(file_ids))
+        if not 1 <= len(file_ids) <= MAX_FILES_PER_SHARE:
+            raise InvalidInput(f"Share between 1 and {MAX_FILES_PER_SHARE} files.")
+        password_hash = await self._passwords.hash(password) if password else None
+        now = self._clock()
+        async with self._uow() as uow:
+            files = await uow.files.get_many(file_ids)
+            if len(files) != len(file_ids) or any(f.owner_id != owner.id for f in files):
+                raise NotFound("No such file.")
+            share = await uow.shares.add(
+                token=new_share_token(), owner_id=owner.id, file_ids=file_ids, expires_at=now + terms.expires_in,
+                max_downloads=terms.max_downloads, password_hash=password_hash, note=terms.note, now=now,
+            )  # fmt: skip
+            await uow.commit()
+        return ShareView(share, files)
+
+    async def owned(self, owner: User, share_id: int) -> ShareView:
+        async with self._uow() as uow:
+            share = await uow.shares.get(share_id)
+            if share is None or share.owner_id != owner.id:
+                raise NotFound("No such share.")
+            return ShareView(share, await uow.files.get_many(share.file_ids))
+
+    async def list_owned(self, owner: User, *, limit: int = 50, offset: int = 0) -> tuple[list[ShareView], int]:
+        async with self._uow() as uow:
+            shares, total = await uow.shares.list_for(owner.id, limit=limit, offset=offset)
+        return await self.with_files(shares), total
+
+    async def with_files(self, shares: list[Share]) -> list[ShareView]:
+        """Shares with their files, fetched in one query."""
+        async with self._uow() as uow:
+            files = {f.id: f for f in await uow.files.get_many([i for s in shares for i in s.file_ids])}
+        return [ShareView(s, [files[i] for i in s.file_ids if i in files]) for s in shares]
+
+    async def revoke(self, owner: User, share_id: int) -> None:
+        view = await self.owned(owner, share_id)
+        async with self._uow() as uow:
+            await uow.shares.revoke(view.share.id, self._clock())
+            await uow.commit()
+
+    async def open(self, token: str) -> ShareView:
+        """The public view of a link, or why it can no longer be used."""
+        async with self._uow() as uow:
+            share = await uow.shares.by_token(token)
+            if share is None:
+                raise NotFound("There is no such link.")
+            share.ensure_open(self._clock())
+            return ShareView(share, await uow.files.get_many(share.file_ids))
+
+    async def unlock(self, view: ShareView, password: str, *, client: str) -> bool:
+        """Check a share's password, rate-limited per share and client."""
+        limit, window = PASSWORD_ATTEMPTS
+        if wait := await self._limiter.hit(f"share-password:{view.share.id}:{client}", limit=limit, window=window):
+            raise TooManyAttempts(wait, "Too many password attempts; wait a minute.")
+        if view.share.password_hash is None:
+            raise InvalidInput("This link has no password.")
+        return await self._passwords.verify(view.share.password_hash, password)
+
+    async def take_download(self, view: ShareView, *, unlocked: bool) -> None:
+        """Authorize one download and count it, atomically, whichever process serves it."""
+        now = self._clock()
+        view.share.authorize_download(now, unlocked=unlocked)
+        async with self._uow() as uow:
+            taken = await uow.shares.take_download(view.share.id, now)
+            await uow.commit()
+            if not taken:  # changed between our read and our write: say how
+                current = await uow.shares.get(view.share.id)
+                if current is not None:
+                    current.ensure_open(now)
+                raise ShareUsedUp()
