@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import time
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from satchel import __version__
 from satchel.settings import ConfigError, Settings, current_release, load_settings
+
+if TYPE_CHECKING:
+    from satchel.bootstrap import Services
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="satchel",
@@ -21,6 +29,10 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="Inspect and exercise the job queue.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
@@ -147,6 +159,71 @@ def jobs_ping(
         time.sleep(0.1)
     typer.echo(f"satchel jobs ping: no worker finished job {job_id} within {wait:g}s", err=True)
     raise typer.Exit(1)
+
+
+def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one use case against the backing services, then close them: a one-off admin process."""
+    settings = _settings("admin")
+    from satchel.bootstrap import open_services
+    from satchel.domain.errors import DomainError
+
+    async def session() -> T:
+        services = open_services(settings)
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    try:
+        return asyncio.run(session())
+    except DomainError as exc:
+        typer.echo(f"satchel: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the account an administrator.")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create an account (works even when sign-up is switched off)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = _run(lambda s: s.accounts.create_user(email, password, is_admin=admin))
+    typer.echo(f"created {user.email} (id {user.id}{', admin' if user.is_admin else ''})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account, with role, state and storage used."""
+    for user in _run(lambda s: s.accounts.users()):
+        role = "admin" if user.is_admin else "user"
+        state = "disabled" if user.disabled else "active"
+        typer.echo(f"{user.id}\t{user.email}\t{role}\t{state}\t{user.used_bytes}/{user.quota_bytes} bytes")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable an account: it can no longer sign in, use its tokens or its shares' owner pages."""
+    user = _run(lambda s: s.accounts.set_disabled(email, True))
+    typer.echo(f"disabled {user.email}")
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Enable a disabled account again."""
+    user = _run(lambda s: s.accounts.set_disabled(email, False))
+    typer.echo(f"enabled {user.email}")
+
+
+@tokens_app.command("create")
+def tokens_create(email: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "automation") -> None:
+    """Print a new API token for an account (shown once), for scripts and CI."""
+    new = _run(lambda s: s.accounts.token_for(email, name))
+    typer.echo(new.secret)
 
 
 def main() -> None:

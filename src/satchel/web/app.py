@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from satchel import __version__
 from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.settings import Settings, get_settings
-from satchel.web import health, problems
+from satchel.web import health, pages, problems, public
+from satchel.web.api import account, files, shares
 from satchel.web.middleware import RequestContext
+from satchel.web.security import SecurityHeaders
+from satchel.web.sessions import SessionMiddleware
 
 log = get_logger("satchel.web")
+HERE = Path(__file__).parent
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Satchel API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,8 +47,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.close()
             log.info("web.stopped")
 
-    app = FastAPI(title="Satchel", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="Satchel",
+        version=__version__,
+        summary="Self-hosted file sharing: upload, share by link, download.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     problems.install(app)
-    app.include_router(health.router)
+    for router in (health.router, files.router, shares.router, account.router, public.router, pages.router):
+        app.include_router(router)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        # Served from this server (no CDN) and without inline script, so the CSP holds here too.
+        return HTMLResponse(DOCS_PAGE)
+
+    https = (settings.public_url or "").startswith("https://")
+    app.add_middleware(SessionMiddleware, secure=https)
+    app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(RequestContext)
     return app

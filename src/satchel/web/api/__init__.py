@@ -1,0 +1,1 @@
+"""The JSON API under /api/: documented by OpenAPI at /docs, errors as problem+json."""

@@ -1,0 +1,249 @@
+"""The browser interface: sign-up and sign-in, files, shares, account. Server-rendered, CSRF on every form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from satchel.domain.errors import DomainError, InvalidInput
+from satchel.domain.sharing import ShareTerms
+from satchel.services.accounts import utcnow
+from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of
+from satchel.web.templating import flash, render
+from satchel.web.urls import base_url
+
+router = APIRouter(include_in_schema=False)
+EXPIRY_CHOICES = [("1 hour", 1), ("1 day", 24), ("3 days", 72), ("7 days", 168), ("30 days", 720)]
+PAGE_SIZE = 50
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect would make phishing links look like ours.
+    return target if target and target.startswith("/") and not target.startswith("//") else "/files"
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/")
+async def home(request: Request, user: OptionalUser, services: ServicesDep) -> Response:
+    if user:
+        return _redirect("/files")
+    return await render(request, "home.html", signup_enabled=services.settings.signup_enabled)
+
+
+@router.get("/signup")
+async def signup_form(request: Request, services: ServicesDep) -> Response:
+    return await render(request, "signup.html", signup_enabled=services.settings.signup_enabled)
+
+
+@router.post("/signup", dependencies=[CsrfChecked])
+async def signup(
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    try:
+        user = await services.accounts.sign_up(email, password)
+    except DomainError as exc:
+        return await render(
+            request, "signup.html", exc.status, error=exc.message, email=email,
+            signup_enabled=services.settings.signup_enabled,
+        )  # fmt: skip
+    await session.rotate(user_id=user.id)
+    await flash(request, "Welcome to Satchel. Drop files here to upload them.")
+    return _redirect("/files")
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return await render(request, "login.html", next=_safe_next(next))
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+async def login(
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        user = await services.accounts.sign_in(email, password, client=client_of(request))
+    except DomainError as exc:
+        return await render(request, "login.html", exc.status, error=exc.message, email=email, next=_safe_next(next))
+    await session.rotate(user_id=user.id)  # a new session id on sign-in: no fixation
+    return _redirect(_safe_next(next))
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+async def logout(session: SessionDep) -> Response:
+    await session.rotate()
+    return _redirect("/")
+
+
+@router.get("/files")
+async def files_page(
+    request: Request,
+    user: PageUser,
+    services: ServicesDep,
+    sort: str = "-created",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    if sort not in ("-created", "created", "name", "-name", "size", "-size"):
+        sort = "-created"
+    files, total = await services.files.list_owned(user, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return await render(
+        request, "files.html", files=files, total=total, page=page, pages=pages, sort=sort,
+        max_upload=services.settings.max_upload_bytes,
+    )  # fmt: skip
+
+
+@router.get("/files/{file_id}")
+async def file_page(request: Request, file_id: str, user: PageUser, services: ServicesDep) -> Response:
+    details = await services.files.details(user, file_id)
+    views = await services.sharing.with_files(details.shares)
+    return await render(request, "file.html", file=details.file, shares=views, base=base_url(request), now=utcnow())
+
+
+@router.post("/files/{file_id}/rename", dependencies=[CsrfChecked])
+async def rename_file(
+    request: Request, file_id: str, user: PageUser, services: ServicesDep, name: Annotated[str, Form()]
+) -> Response:
+    try:
+        await services.files.rename(user, file_id, name)
+    except InvalidInput as exc:
+        await flash(request, exc.message, "error")
+    return _redirect(f"/files/{file_id}")
+
+
+@router.post("/files/{file_id}/delete", dependencies=[CsrfChecked])
+async def delete_file(request: Request, file_id: str, user: PageUser, services: ServicesDep) -> Response:
+    file = await services.files.owned(user, file_id)
+    await services.files.delete(user, file_id)
+    await flash(request, f"Deleted {file.name}.")
+    return _redirect("/files")
+
+
+@router.get("/shares")
+async def shares_page(
+    request: Request, user: PageUser, services: ServicesDep, page: Annotated[int, Query(ge=1)] = 1
+) -> Response:
+    views, total = await services.sharing.list_owned(user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return await render(
+        request, "shares.html", shares=views, total=total, page=page, pages=pages, base=base_url(request),
+        now=utcnow(),
+    )  # fmt: skip
+
+
+@router.get("/shares/new")
+async def new_share_page(
+    request: Request, user: PageUser, services: ServicesDep, file: Annotated[list[str] | None, Query()] = None
+) -> Response:
+    chosen = [await services.files.owned(user, file_id) for file_id in (file or [])[:100]]
+    if not chosen:
+        await flash(request, "Choose one or more files to share first.", "error")
+        return _redirect("/files")
+    return await render(request, "share_new.html", files=chosen, expiry_choices=_expiry_choices(services))
+
+
+def _expiry_choices(services: ServicesDep) -> list[tuple[str, int]]:
+    max_hours = services.settings.share_max_days * 24
+    return [(label, hours) for label, hours in EXPIRY_CHOICES if hours <= max_hours] or [("1 hour", 1)]
+
+
+@router.post("/shares", dependencies=[CsrfChecked])
+async def create_share(
+    request: Request,
+    user: PageUser,
+    services: ServicesDep,
+    file_id: Annotated[list[str], Form()],
+    expires_in_hours: Annotated[int, Form()] = 168,
+    max_downloads: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        limit = int(max_downloads) if max_downloads.strip() else None
+        terms = ShareTerms(timedelta(hours=expires_in_hours), limit, note)
+        view = await services.sharing.create(user, file_id, terms, password=password or None)
+    except (DomainError, ValueError) as exc:
+        chosen = [await services.files.owned(user, i) for i in file_id[:100]]
+        message = exc.message if isinstance(exc, DomainError) else "The download limit must be a whole number."
+        return await render(
+            request, "share_new.html", 422, files=chosen, expiry_choices=_expiry_choices(services), error=message,
+            note=note, max_downloads=max_downloads, expires_in_hours=expires_in_hours,
+        )  # fmt: skip
+    await flash(request, "Your link is ready. Copy it and send it to whoever needs the files.")
+    return _redirect(f"/shares/{view.share.id}")
+
+
+@router.get("/shares/{share_id}")
+async def share_page(request: Request, share_id: int, user: PageUser, services: ServicesDep) -> Response:
+    view = await services.sharing.owned(user, share_id)
+    return await render(request, "share.html", view=view, base=base_url(request), now=utcnow())
+
+
+@router.post("/shares/{share_id}/revoke", dependencies=[CsrfChecked])
+async def revoke_share(request: Request, share_id: int, user: PageUser, services: ServicesDep) -> Response:
+    await services.sharing.revoke(user, share_id)
+    await flash(request, "The link is revoked; it no longer works for anyone.")
+    return _redirect(f"/shares/{share_id}")
+
+
+@router.get("/account")
+async def account_page(request: Request, user: PageUser, services: ServicesDep, session: SessionDep) -> Response:
+    new_token = await session.get("new_token")
+    if new_token:
+        await session.set("new_token", None)
+    tokens = await services.accounts.tokens(user)
+    return await render(request, "account.html", tokens=tokens, new_token=new_token, base=base_url(request))
+
+
+@router.post("/account/password", dependencies=[CsrfChecked])
+async def change_password(
+    request: Request,
+    user: PageUser,
+    services: ServicesDep,
+    session: SessionDep,
+    current_password: Annotated[str, Form()],
+    new_password: Annotated[str, Form()],
+) -> Response:
+    try:
+        await services.accounts.change_password(user, current_password, new_password)
+    except DomainError as exc:
+        tokens = await services.accounts.tokens(user)
+        return await render(request, "account.html", exc.status, tokens=tokens, password_error=exc.message)
+    await session.rotate(user_id=user.id)
+    await flash(request, "Your password is changed.")
+    return _redirect("/account")
+
+
+@router.post("/account/tokens", dependencies=[CsrfChecked])
+async def create_token(
+    request: Request, user: PageUser, services: ServicesDep, session: SessionDep, name: Annotated[str, Form()]
+) -> Response:
+    try:
+        new = await services.accounts.create_token(user, name)
+    except DomainError as exc:
+        tokens = await services.accounts.tokens(user)
+        return await render(request, "account.html", exc.status, tokens=tokens, token_error=exc.message)
+    # Shown once, after a redirect: reloading the page must not create a second token.
+    await session.set("new_token", new.secret)
+    return _redirect("/account")
+
+
+@router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
+async def revoke_token(request: Request, token_id: int, user: PageUser, services: ServicesDep) -> Response:
+    await services.accounts.revoke_token(user, token_id)
+    await flash(request, "The token is revoked.")
+    return _redirect("/account")

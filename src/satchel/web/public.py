@@ -1,0 +1,82 @@
+"""What anyone with a share link sees: the share page, its password prompt, and the downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from satchel.domain.errors import TooManyAttempts
+from satchel.domain.sharing import SharePasswordRequired
+from satchel.services.sharing import ShareView
+from satchel.web.downloads import send_file, send_zip
+from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
+from satchel.web.templating import render
+
+router = APIRouter(prefix="/s", tags=["public"])
+PASSWORD_HEADER = "X-Share-Password"  # noqa: S105 - for curl and scripts; browsers unlock with the form
+
+
+async def _unlocked(request: Request, services: ServicesDep, session: SessionDep, view: ShareView) -> bool:
+    if not view.share.has_password:
+        return True
+    if view.share.id in (await session.get("unlocked") or []):
+        return True
+    if password := request.headers.get(PASSWORD_HEADER):
+        return await services.sharing.unlock(view, password, client=client_of(request))
+    return False
+
+
+@router.get("/{token}", include_in_schema=False)
+async def share_page(token: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
+    view = await services.sharing.open(token)
+    if not await _unlocked(request, services, session, view):
+        return await render(request, "public_password.html", view=view)
+    return await render(request, "public_share.html", view=view)
+
+
+@router.post("/{token}/unlock", include_in_schema=False, dependencies=[CsrfChecked])
+async def unlock(
+    token: str, request: Request, services: ServicesDep, session: SessionDep, password: Annotated[str, Form()]
+) -> Response:
+    view = await services.sharing.open(token)
+    try:
+        correct = not view.share.has_password or await services.sharing.unlock(
+            view, password, client=client_of(request)
+        )
+    except TooManyAttempts as exc:
+        response = await render(request, "public_password.html", 429, view=view, error=exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if correct:
+        unlocked = await session.get("unlocked") or []
+        await session.set("unlocked", [*unlocked[-49:], view.share.id])
+        return RedirectResponse(f"/s/{token}", status_code=303)
+    return await render(request, "public_password.html", 401, view=view, error="That password is not right.")
+
+
+async def _take(view: ShareView, request: Request, services: ServicesDep, session: SessionDep) -> None:
+    unlocked = await _unlocked(request, services, session, view)
+    if view.share.has_password and not unlocked:
+        raise SharePasswordRequired(f"This link needs its password: unlock it on its page, or send {PASSWORD_HEADER}.")
+    await services.sharing.take_download(view, unlocked=unlocked)
+
+
+@router.get("/{token}/files/{file_id}", summary="Download one file of a share (counts as one download)")
+async def download_file(
+    token: str, file_id: str, request: Request, services: ServicesDep, session: SessionDep
+) -> Response:
+    view = await services.sharing.open(token)
+    file = view.file(file_id)  # a wrong file id must not use up a download
+    await _take(view, request, services, session)
+    return await send_file(request, services.storage, file, presign=services.settings.storage_presign)
+
+
+@router.get("/{token}/download", summary="Download a share: its one file, or all its files as a zip")
+async def download_all(token: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
+    view = await services.sharing.open(token)
+    await _take(view, request, services, session)
+    if len(view.files) == 1:
+        return await send_file(request, services.storage, view.files[0], presign=services.settings.storage_presign)
+    return send_zip(services.storage, view.files, f"satchel-{token[:8]}.zip")

@@ -1,0 +1,136 @@
+"""Who is asking, and may they: authentication, CSRF and security headers for every route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from satchel.bootstrap import Services
+from satchel.domain.accounts import User
+from satchel.domain.errors import DomainError, Forbidden, Unauthenticated
+from satchel.web.sessions import Session, session_of
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_HEADER = "X-CSRF-Token"
+
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Downloads are never rendered as a page of ours: sandboxed, no scripts, nothing loaded.
+DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """Headers every response carries; a route may set a stricter policy of its own."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.headers = {
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",  # share links carry their token in the URL
+            "Cross-Origin-Opener-Policy": "same-origin",
+            "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        }
+        if https:
+            self.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+                headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class LoginRequired(DomainError):
+    """Sign in to continue."""
+
+    status = 401
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__()
+        self.location = f"/login?next={quote(next_url, safe='/')}"
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+
+
+def get_session(request: Request) -> Session:
+    return session_of(request)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def optional_user(request: Request, services: ServicesDep, session: SessionDep) -> User | None:
+    """The caller: by bearer token (API, curl) or by session cookie (browser)."""
+    if hasattr(request.state, "user"):
+        user: User | None = request.state.user
+        return user
+    user = None
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        user = await services.accounts.authenticate_token(credentials.strip())
+        if user is None:
+            raise Unauthenticated("That API token is not valid.")
+        request.state.via_token = True
+    elif user_id := await session.get("user_id"):
+        user = await services.accounts.active_user(int(user_id))
+    request.state.user = user
+    return user
+
+
+async def api_user(request: Request, session: SessionDep, user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """An authenticated caller of the JSON API; browsers must also prove the request is theirs (CSRF)."""
+    if user is None:
+        raise Unauthenticated("Sign in, or send an API token as 'Authorization: Bearer …'.")
+    needs_csrf = request.method not in SAFE_METHODS and not getattr(request.state, "via_token", False)
+    if needs_csrf and not await session.csrf_ok(request.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"Missing or wrong {CSRF_HEADER} header.")
+    return user
+
+
+async def page_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """An authenticated browser user; anyone else is sent to the sign-in page."""
+    if user is None:
+        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+PageUser = Annotated[User, Depends(page_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def check_form_csrf(request: Request, session: SessionDep) -> None:
+    """Every state-changing form carries the session's CSRF token."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not await session.csrf_ok(token if isinstance(token, str) else None):
+        raise Forbidden("This form has expired. Go back, reload the page and try again.")
+
+
+CsrfChecked = Depends(check_form_csrf)

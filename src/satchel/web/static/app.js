@@ -1,0 +1,411 @@
+/* Satchel's browser behaviour: uploads, copy buttons, confirmations. No framework, no inline handlers. */
+(function () {
+  "use strict";
+
+  var MAX_PARALLEL = 3;
+  var UPLOADED_KEY = "satchel.uploaded";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // Same units as the server's `filesize` filter: decimal, one decimal place.
+  function formatSize(size) {
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var value = size;
+    for (var i = 0; i < units.length; i++) {
+      if (value < 1000 || i === units.length - 1) {
+        return i === 0 ? value.toFixed(0) + " B" : value.toFixed(1) + " " + units[i];
+      }
+      value /= 1000;
+    }
+    return size + " B";
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // One polite live region for short announcements ("Copied", "Upload finished").
+  var announcer = null;
+  function announce(message) {
+    if (!announcer) {
+      announcer = el("div", "visually-hidden");
+      announcer.setAttribute("role", "status");
+      announcer.setAttribute("aria-live", "polite");
+      document.body.appendChild(announcer);
+    }
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = message; }, 50);
+  }
+
+  function problemDetail(xhr) {
+    try {
+      var body = JSON.parse(xhr.responseText);
+      if (body && (body.detail || body.title)) return body.detail || body.title;
+    } catch (e) { /* not JSON */ }
+    if (xhr.status === 0) return "The connection was lost before the upload finished.";
+    return "Upload failed (" + xhr.status + (xhr.statusText ? " " + xhr.statusText : "") + ").";
+  }
+
+  /* ------------------------------------------------------------------ uploads */
+
+  function initUploads() {
+    var zone = document.getElementById("dropzone");
+    var input = document.getElementById("upload-input");
+    var list = document.getElementById("upload-list");
+    var wrap = document.getElementById("uploads-wrap");
+    var summary = document.getElementById("upload-summary");
+    if (!zone || !input || !list || !wrap) return;
+
+    var maxUpload = Number(zone.getAttribute("data-max-upload")) || 0;
+    var queue = [];
+    var active = 0;
+    var batch = null;
+
+    function newBatch() {
+      return { total: 0, finished: 0, done: 0, failed: 0, cancelled: 0, uploaded: [] };
+    }
+
+    function makeRow(name, size) {
+      var row = el("li", "upload");
+      var label = el("div", "upload-name");
+      label.appendChild(document.createTextNode(name));
+      label.appendChild(el("span", "upload-size", formatSize(size)));
+      label.title = name;
+      var bar = el("progress");
+      bar.max = Math.max(size, 1);
+      bar.value = 0;
+      bar.setAttribute("aria-label", "Upload progress of " + name);
+      var status = el("span", "upload-status", "Waiting…");
+      var action = el("div", "upload-action");
+      row.appendChild(label);
+      row.appendChild(bar);
+      row.appendChild(status);
+      row.appendChild(action);
+      list.appendChild(row);
+      wrap.hidden = false;
+      return { row: row, bar: bar, status: status, action: action };
+    }
+
+    function setButton(item, text, handler) {
+      item.ui.action.textContent = "";
+      if (!text) return;
+      var button = el("button", "btn btn-sm btn-ghost", text);
+      button.type = "button";
+      button.setAttribute("aria-label", text + " " + item.file.name);
+      button.addEventListener("click", handler);
+      item.ui.action.appendChild(button);
+    }
+
+    function updateSummary() {
+      if (!batch || !summary) return;
+      var left = batch.total - batch.finished;
+      if (left > 0) {
+        summary.textContent = "Uploading " + left + " of " + batch.total + " file" + (batch.total === 1 ? "" : "s") + "…";
+      }
+    }
+
+    function finish(item, outcome, message) {
+      if (item.state === "done" || item.state === "error" || item.state === "cancelled") return;
+      item.state = outcome;
+      active -= item.xhr ? 1 : 0;
+      item.xhr = null;
+      item.ui.row.classList.add("is-" + outcome);
+      item.ui.status.textContent = message;
+      if (outcome === "error") item.ui.status.setAttribute("role", "alert");
+      setButton(item, null);
+      batch.finished += 1;
+      batch[outcome === "done" ? "done" : outcome === "error" ? "failed" : "cancelled"] += 1;
+      updateSummary();
+      pump();
+      if (batch.finished === batch.total) batchFinished();
+    }
+
+    function batchFinished() {
+      var b = batch;
+      batch = null;
+      if (b.failed === 0 && b.done > 0) {
+        summary.textContent = "All done. Refreshing your file list…";
+        announce(b.done + " file" + (b.done === 1 ? "" : "s") + " uploaded.");
+        try {
+          window.sessionStorage.setItem(UPLOADED_KEY, JSON.stringify(b.uploaded));
+        } catch (e) { /* private mode: the list still refreshes */ }
+        window.setTimeout(function () { window.location.reload(); }, 600);
+        return;
+      }
+      summary.textContent = "";
+      var parts = [];
+      if (b.done) parts.push(b.done + " uploaded");
+      if (b.failed) parts.push(b.failed + " failed");
+      if (b.cancelled) parts.push(b.cancelled + " cancelled");
+      summary.appendChild(document.createTextNode(parts.join(", ") + ". "));
+      if (b.done) {
+        var refresh = el("a", "", "Show them in the list");
+        refresh.href = window.location.pathname + window.location.search;
+        summary.appendChild(refresh);
+      }
+      announce(parts.join(", ") + ".");
+    }
+
+    function start(item) {
+      var xhr = new XMLHttpRequest();
+      item.xhr = xhr;
+      item.state = "uploading";
+      active += 1;
+      item.ui.status.textContent = "0%";
+      setButton(item, "Cancel", function () { xhr.abort(); });
+
+      xhr.open("PUT", "/api/files/" + encodeURIComponent(item.file.name) + "?share=false");
+      xhr.setRequestHeader("Content-Type", item.file.type || "application/octet-stream");
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+
+      xhr.upload.onprogress = function (event) {
+        if (!event.lengthComputable) return;
+        item.ui.bar.max = Math.max(event.total, 1);
+        item.ui.bar.value = event.loaded;
+        var pct = Math.floor((event.loaded / Math.max(event.total, 1)) * 100);
+        item.ui.status.textContent = pct >= 100 ? "Finishing…" : pct + "%";
+      };
+      xhr.onload = function () {
+        if (xhr.status === 201) {
+          item.ui.bar.value = item.ui.bar.max;
+          try {
+            var body = JSON.parse(xhr.responseText);
+            batch.uploaded.push({ id: body.file.id, name: body.file.name, size: body.file.size });
+          } catch (e) {
+            batch.uploaded.push({ id: null, name: item.file.name, size: item.file.size });
+          }
+          finish(item, "done", "Done");
+        } else {
+          finish(item, "error", problemDetail(xhr));
+        }
+      };
+      xhr.onerror = function () { finish(item, "error", problemDetail(xhr)); };
+      xhr.onabort = function () { finish(item, "cancelled", "Cancelled"); };
+      xhr.send(item.file);
+    }
+
+    function pump() {
+      while (active < MAX_PARALLEL && queue.length) {
+        var item = queue.shift();
+        if (item.state === "queued") start(item);
+      }
+    }
+
+    function addFiles(files, folders) {
+      if (!batch) {
+        batch = newBatch();
+        if (summary) summary.textContent = "";
+      }
+      batch.total += files.length; // counted up front, so an instant failure cannot end the batch early
+      Array.prototype.forEach.call(files, function (file, index) {
+        var item = { file: file, state: "queued", xhr: null, ui: makeRow(file.name, file.size) };
+        if (folders && folders[index]) {
+          finish(item, "error", "Folders can't be uploaded; zip it first.");
+        } else if (maxUpload && file.size > maxUpload) {
+          finish(item, "error", "Larger than the " + formatSize(maxUpload) + " limit per file.");
+        } else {
+          setButton(item, "Cancel", function () {
+            if (item.state === "queued") finish(item, "cancelled", "Cancelled");
+          });
+          queue.push(item);
+        }
+      });
+      updateSummary();
+      pump();
+    }
+
+    input.addEventListener("change", function () {
+      if (input.files && input.files.length) addFiles(input.files);
+      input.value = "";
+    });
+
+    // Drag and drop: highlight while something hovers, never let the browser open a dropped file.
+    var depth = 0;
+    zone.addEventListener("dragenter", function (event) {
+      event.preventDefault();
+      depth += 1;
+      zone.classList.add("is-dragover");
+    });
+    zone.addEventListener("dragover", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+    });
+    zone.addEventListener("dragleave", function () {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) zone.classList.remove("is-dragover");
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      depth = 0;
+      zone.classList.remove("is-dragover");
+      var transfer = event.dataTransfer;
+      if (!transfer || !transfer.files || !transfer.files.length) return;
+      var folders = [];
+      if (transfer.items) {
+        Array.prototype.forEach.call(transfer.items, function (entry) {
+          if (entry.kind !== "file") return;
+          var handle = entry.webkitGetAsEntry ? entry.webkitGetAsEntry() : null;
+          folders.push(Boolean(handle && handle.isDirectory));
+        });
+      }
+      addFiles(transfer.files, folders.length === transfer.files.length ? folders : null);
+    });
+    ["dragover", "drop"].forEach(function (type) {
+      window.addEventListener(type, function (event) {
+        if (!zone.contains(event.target)) event.preventDefault();
+      });
+    });
+    zone.addEventListener("click", function (event) {
+      if (event.target === zone) input.click();
+    });
+
+    window.addEventListener("beforeunload", function (event) {
+      if (active > 0 || queue.some(function (item) { return item.state === "queued"; })) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    });
+
+    // After the reload that follows a finished batch: show what was uploaded, highlight the new rows.
+    var saved = null;
+    try {
+      saved = JSON.parse(window.sessionStorage.getItem(UPLOADED_KEY) || "null");
+      window.sessionStorage.removeItem(UPLOADED_KEY);
+    } catch (e) { saved = null; }
+    if (saved && saved.length) {
+      saved.forEach(function (entry) {
+        var ui = makeRow(entry.name, entry.size || 0);
+        ui.bar.value = ui.bar.max;
+        ui.row.classList.add("is-done");
+        ui.status.textContent = "Done";
+        if (entry.id) {
+          var row = document.querySelector('tr[data-file-id="' + String(entry.id).replace(/["\\]/g, "") + '"]');
+          if (row) row.classList.add("is-new");
+        }
+      });
+      if (summary) summary.textContent = saved.length + " file" + (saved.length === 1 ? "" : "s") + " uploaded.";
+    }
+  }
+
+  /* ------------------------------------------------------------ file selection */
+
+  function initSelection() {
+    var form = document.getElementById("files-form");
+    if (!form) return;
+    var boxes = Array.prototype.slice.call(form.querySelectorAll("input.file-check"));
+    var all = document.getElementById("select-all");
+    var count = document.getElementById("selection-count");
+    var idle = count ? count.textContent : "";
+
+    function refresh() {
+      var chosen = boxes.filter(function (box) { return box.checked; }).length;
+      boxes.forEach(function (box) {
+        var row = box.closest("tr");
+        if (row) row.classList.toggle("is-selected", box.checked);
+      });
+      if (all) {
+        all.checked = chosen > 0 && chosen === boxes.length;
+        all.indeterminate = chosen > 0 && chosen < boxes.length;
+      }
+      if (count) count.textContent = chosen ? chosen + " file" + (chosen === 1 ? "" : "s") + " selected" : idle;
+    }
+
+    boxes.forEach(function (box) { box.addEventListener("change", refresh); });
+    if (all) {
+      all.addEventListener("change", function () {
+        boxes.forEach(function (box) { box.checked = all.checked; });
+        refresh();
+      });
+    }
+    form.addEventListener("submit", function (event) {
+      if (!boxes.some(function (box) { return box.checked; })) {
+        event.preventDefault();
+        if (count) count.textContent = "Select at least one file first.";
+        if (boxes[0]) boxes[0].focus();
+      }
+    });
+    refresh();
+  }
+
+  /* ------------------------------------------------------------- copy buttons */
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain-HTTP hosts have no async clipboard: fall back to a selected, hidden textarea.
+    return new Promise(function (resolve, reject) {
+      var area = el("textarea", "visually-hidden");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      if (ok) { resolve(); } else { reject(new Error("copy failed")); }
+    });
+  }
+
+  function initCopy() {
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("[data-copy-target]") : null;
+      if (!button) return;
+      var target = document.getElementById(button.getAttribute("data-copy-target"));
+      if (!target) return;
+      var text = "value" in target && target.tagName !== "CODE" ? target.value : target.textContent;
+      var label = button.querySelector("[data-copy-label]") || button;
+      var original = label.getAttribute("data-original") || label.textContent;
+      label.setAttribute("data-original", original);
+      copyText(text.trim()).then(function () {
+        label.textContent = "Copied";
+        button.classList.add("is-done");
+        announce("Copied to the clipboard.");
+      }, function () {
+        if (target.select) target.select();
+        label.textContent = "Press Ctrl+C";
+        announce("Copying failed; the text is selected, press Control C to copy it.");
+      }).then(function () {
+        window.clearTimeout(button._copyTimer);
+        button._copyTimer = window.setTimeout(function () {
+          label.textContent = original;
+          button.classList.remove("is-done");
+        }, 2000);
+      });
+    });
+    // Clicking a read-only link field selects it all, ready to copy by hand.
+    Array.prototype.forEach.call(document.querySelectorAll("input[readonly]"), function (field) {
+      field.addEventListener("focus", function () { field.select(); });
+    });
+  }
+
+  /* ------------------------------------------------------------ confirmations */
+
+  function initConfirm() {
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (!form || !form.hasAttribute || !form.hasAttribute("data-confirm")) return;
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    }, true);
+  }
+
+  function init() {
+    initUploads();
+    initSelection();
+    initCopy();
+    initConfirm();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
