@@ -53,8 +53,22 @@ def dev(args: list[str]) -> int:
     os.execv(venv_tool("satchel"), [venv_tool("satchel"), "dev", *args])
 
 
+def ensure_browser() -> None:
+    """The browser tests drive the system's Chromium; install it where we may (root with apt)."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/usr/bin/apt-get").exists():
+        print("tasks: installing chromium for the browser tests", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+    if not Path("/usr/bin/chromium").exists():
+        print("tasks: no /usr/bin/chromium; the browser tests will be skipped (install Chromium to run them)")
+
+
 def test(args: list[str]) -> int:
     ensure_env()
+    ensure_browser()
     checks = [
         ["ruff", "check", "src", "tests", "bench", "tasks.py"],
         ["ruff", "format", "--check", "src", "tests", "bench", "tasks.py"],

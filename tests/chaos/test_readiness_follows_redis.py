@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from support.processes import SatchelProcess
 
 from satchel.runtime.embedded import EmbeddedRedis
+
+from support.processes import SatchelProcess
 
 
 def test_readyz_turns_503_naming_redis_when_it_stops_and_200_when_it_returns(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from support.processes import run_satchel
 
 
@@ -78,3 +79,37 @@ def test_migrate_is_the_release_step_and_records_the_release(
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from support.processes import SatchelProcess, create_account
+
+    token = create_account(base_env, "ops@example.test")
+    admin = subprocess.run(
+        [sys.executable, "-m", "satchel", "users", "create", "root@example.test", "--admin", "--password-stdin"],
+        input="an admin password\n", env=base_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert admin.returncode == 0 and "admin" in admin.stdout
+    listed = run_satchel("users", "list", env=base_env).stdout
+    assert "ops@example.test\tuser\tactive" in listed and "root@example.test\tadmin\tactive" in listed
+    duplicate = subprocess.run(
+        [sys.executable, "-m", "satchel", "users", "create", "ops@example.test", "--password-stdin"],
+        input="another password\n", env=base_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr and "Traceback" not in duplicate.stderr
+
+    web = SatchelProcess("web", env=base_env)
+    try:
+        url = f"http://127.0.0.1:{base_env['PORT']}"
+        web.wait_http(f"{url}/healthz")
+        assert httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert run_satchel("users", "disable", "ops@example.test", env=base_env).returncode == 0
+        assert httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    finally:
+        web.stop()
+    assert "ops@example.test\tuser\tdisabled" in run_satchel("users", "list", env=base_env).stdout

@@ -12,9 +12,10 @@ import httpx
 import psutil
 import psycopg
 import pytest
-from support.processes import SatchelProcess
 
 from satchel.runtime.embedded import free_port
+
+from support.processes import SatchelProcess
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from support.moto import MotoServer
-from support.processes import SatchelProcess
 
 from satchel.runtime.embedded import EmbeddedRedis
+
+from support.moto import MotoServer
+from support.processes import SatchelProcess
 
 
 @pytest.fixture

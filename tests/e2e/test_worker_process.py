@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+
 from support.processes import SatchelProcess, run_satchel
 
 pytestmark = pytest.mark.xdist_group("broker")  # workers share queue names on a broker: one test at a time

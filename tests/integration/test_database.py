@@ -74,3 +74,19 @@ def test_ping_of_an_unreachable_server_raises_service_unavailable() -> None:
     with pytest.raises(ServiceUnavailable) as caught:
         asyncio.run(ping())
     assert caught.value.service == "database"
+
+
+def test_migrations_build_exactly_the_schema_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from satchel.adapters.db.engine import sync_engine
+    from satchel.adapters.db.schema import metadata
+
+    engine = sync_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == [], "write a migration for these changes"

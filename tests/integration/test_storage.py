@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.moto import MotoServer
 
 from satchel.adapters.storage import ObstoreStorage, open_storage
 from satchel.ports import ServiceUnavailable
 from satchel.settings import load_settings
+
+from support.moto import MotoServer
 
 MIB = 1024 * 1024
 CHUNKS = 20  # 20 MiB in 1 MiB chunks: more than one read block and one multipart part

@@ -112,3 +112,15 @@ def run_satchel(
     return subprocess.run(
         [sys.executable, "-m", "satchel", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+def create_account(env: dict[str, str], email: str, password: str = "correct horse battery staple") -> str:
+    """An account made with the admin commands, as an operator would; returns a new API token."""
+    created = subprocess.run(
+        [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin"],
+        input=password + "\n", env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    token = run_satchel("tokens", "create", email, env=env)
+    assert token.returncode == 0, token.stderr
+    return token.stdout.strip()

@@ -1,0 +1,135 @@
+"""Security by default: headers, sessions in Redis, CSRF, argon2, switches an operator can flip."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+import sqlalchemy as sa
+
+from satchel.adapters.db.schema import users
+
+from support.app import PASSWORD, App, AppFactory
+
+
+def test_pages_and_api_carry_security_headers(app: App) -> None:
+    for path in ("/", "/login", "/api/me", "/healthz"):
+        headers = app.client.get(path, headers={"Accept": "text/html"}).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_pages_have_no_inline_script(app: App) -> None:
+    for path in ("/", "/login", "/signup", "/docs"):
+        html = app.client.get(path, headers={"Accept": "text/html"}).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), f"inline script on {path}"
+
+
+def test_session_cookie_is_a_random_id_kept_server_side(app: App, redis_url: str) -> None:
+    alice = app.account()
+    before = app.client.get("/login").cookies.get("satchel_session") or app.client.cookies.get("satchel_session")
+    response = app.sign_in(alice)
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    after = app.client.cookies.get("satchel_session")
+    assert after and after != before, "a new session id on sign-in"
+    assert alice.email not in after and len(after) >= 40
+    keys = redis.Redis.from_url(redis_url).keys("satchel:session:*")
+    assert keys and all(after.encode() not in k for k in keys), "stored under a hash of the id"
+
+
+def test_secure_cookie_when_served_over_https(make_app: AppFactory) -> None:
+    with make_app(SATCHEL_PUBLIC_URL="https://files.example.test") as app:
+        response = app.client.get("/login", headers={"Accept": "text/html"})
+        assert "Secure" in response.headers["set-cookie"]
+        assert "max-age" in app.client.get("/healthz").headers["strict-transport-security"]
+
+
+def test_sign_out_ends_the_session_everywhere(app: App) -> None:
+    alice = app.account()
+    app.sign_in(alice)
+    old = app.client.cookies["satchel_session"]
+    assert app.client.get("/api/me").status_code == 200
+    token = app.csrf("/files")
+    app.client.post("/logout", data={"csrf_token": token})
+    app.client.cookies.clear()
+    app.client.cookies.set("satchel_session", old)
+    assert app.client.get("/api/me").status_code == 401, "the old id is worthless after sign-out"
+
+
+def test_forms_without_the_csrf_token_are_refused(app: App) -> None:
+    alice = app.account()
+    app.sign_in(alice)
+    response = app.client.post("/account/tokens", data={"name": "forged"}, headers={"Accept": "text/html"})
+    assert response.status_code == 403
+    assert app.client.get("/api/tokens", headers=alice.auth).json()[0]["name"] == "tests"
+
+
+def test_browser_api_calls_need_the_csrf_header_but_token_calls_do_not(app: App) -> None:
+    alice = app.account()
+    app.sign_in(alice)
+    assert app.client.put("/api/files/a.txt", content=b"a").status_code == 403
+    csrf = app.csrf("/files")
+    assert app.client.put("/api/files/a.txt", content=b"a", headers={"X-CSRF-Token": csrf}).status_code == 201
+    app.client.cookies.clear()
+    assert app.client.put("/api/files/b.txt", content=b"b", headers=alice.auth).status_code == 201
+
+
+def test_passwords_are_stored_as_argon2id_hashes(app: App) -> None:
+    alice = app.account()
+
+    async def stored() -> str:
+        async with app.services.database.engine.connect() as conn:
+            value = await conn.scalar(sa.select(users.c.password_hash).where(users.c.id == alice.id))
+            return str(value)
+
+    hashed = app.call(stored)
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+
+
+def test_login_is_rate_limited(app: App) -> None:
+    alice = app.account()
+    token = app.csrf()
+    codes = [
+        app.client.post("/login", data={"email": alice.email, "password": "wrong", "csrf_token": token}).status_code
+        for _ in range(11)
+    ]
+    assert codes[:10] == [401] * 10 and codes[10] == 429
+
+
+def test_signup_can_be_switched_off(make_app: AppFactory) -> None:
+    with make_app(SATCHEL_SIGNUP_ENABLED="false") as app:
+        token = app.csrf("/signup")
+        response = app.client.post(
+            "/signup", data={"email": "new@example.test", "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 403 and "closed" in response.text.lower()
+
+
+def test_a_disabled_account_can_neither_sign_in_nor_use_its_tokens(app: App) -> None:
+    alice = app.account()
+    app.call(app.services.accounts.set_disabled, alice.email, True)
+    assert app.client.get("/api/me", headers=alice.auth).status_code == 401
+    assert app.sign_in(alice).status_code == 403
+
+
+def test_api_is_documented_with_openapi_served_locally(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    assert {"/api/files", "/api/files/{name}", "/api/shares", "/api/tokens", "/s/{token}/download"} <= set(
+        spec["paths"]
+    )
+    docs = app.client.get("/docs")
+    assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
+    assert app.client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_errors_never_show_a_traceback(app: App) -> None:
+    for response in (
+        app.client.get("/api/files/x", headers={"Authorization": "Bearer sat_x"}),
+        app.client.post("/api/shares", json={"file_ids": "nope"}, headers=app.account().auth),
+        app.client.get("/no/such/page", headers={"Accept": "text/html"}),
+    ):
+        assert "Traceback" not in response.text and 'File "' not in response.text

@@ -1,0 +1,381 @@
+"""In-memory fakes of ``satchel.ports``, for testing the services without any backing service.
+
+The repositories mimic what the SQL ones promise: every read returns a copy (so a service mutating
+what it read changes nothing until it writes), the conditional updates (``reserve_bytes``,
+``take_download``) only apply when their condition holds, and a unit of work that is not committed
+leaves no trace. State lives in a ``FakeDatabase`` that all units of work made from it share.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from satchel.domain.accounts import ApiToken, User
+from satchel.domain.files import StoredFile
+from satchel.domain.sharing import Share
+from satchel.ports import StoredObject
+
+T = TypeVar("T")
+
+
+def _copy(value: T) -> T:
+    return copy.deepcopy(value)
+
+
+class FakeClock:
+    """A clock that stands still until told to move."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self.now += delta if delta is not None else timedelta(**kwargs)
+        return self.now
+
+
+class ConstraintViolation(Exception):
+    """What the fake raises where the database would refuse a row (a unique constraint)."""
+
+
+# --- The database and its tables ----------------------------------------------------------------
+
+
+@dataclass
+class Tables:
+    users: dict[int, User] = field(default_factory=dict)
+    tokens: dict[int, ApiToken] = field(default_factory=dict)
+    token_hashes: dict[int, str] = field(default_factory=dict)
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    shares: dict[int, Share] = field(default_factory=dict)
+    last_id: int = 0
+
+    def next_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+
+class FakeDatabase:
+    """The committed state. Set ``fail_commits`` to an exception to make every commit raise it."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.tables = Tables()
+        self.clock = clock or FakeClock()
+        self.fail_commits: Exception | None = None
+        self.commits = 0
+
+    @property
+    def users(self) -> dict[int, User]:
+        return self.tables.users
+
+    @property
+    def tokens(self) -> dict[int, ApiToken]:
+        return self.tables.tokens
+
+    @property
+    def token_hashes(self) -> dict[int, str]:
+        return self.tables.token_hashes
+
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        return self.tables.files
+
+    @property
+    def shares(self) -> dict[int, Share]:
+        return self.tables.shares
+
+    def uow(self) -> FakeUnitOfWork:
+        """A ``UnitOfWorkFactory``: pass ``db.uow`` to a service."""
+        return FakeUnitOfWork(self)
+
+
+class FakeUnitOfWork:
+    """Works on a staged copy of the tables; ``commit`` publishes it, leaving without committing drops it."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+        self.committed = False
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        staged = _copy(self._db.tables)
+        self.users = FakeUsers(staged, self._db.clock)
+        self.tokens = FakeTokens(staged, self._db.clock)
+        self.files = FakeFiles(staged)
+        self.shares = FakeShares(staged)
+        self._staged = staged
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        del self._staged  # whatever was not committed is gone
+
+    async def commit(self) -> None:
+        if self._db.fail_commits is not None:
+            raise self._db.fail_commits
+        self._db.tables = _copy(self._staged)
+        self._db.commits += 1
+        self.committed = True
+
+
+# --- Repositories ---------------------------------------------------------------------------------
+
+
+class FakeUsers:
+    def __init__(self, tables: Tables, clock: Callable[[], datetime]) -> None:
+        self._t = tables
+        self._clock = clock
+
+    async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User:
+        if any(u.email == email for u in self._t.users.values()):
+            raise ConstraintViolation(f"users.email {email!r} already exists")
+        user = User(
+            id=self._t.next_id(), email=email, password_hash=password_hash, is_admin=is_admin, disabled=False,
+            quota_bytes=quota_bytes, used_bytes=0, created_at=self._clock(),
+        )  # fmt: skip
+        self._t.users[user.id] = user
+        return _copy(user)
+
+    async def get(self, user_id: int) -> User | None:
+        return _copy(self._t.users.get(user_id))
+
+    async def by_email(self, email: str) -> User | None:
+        return _copy(next((u for u in self._t.users.values() if u.email == email), None))
+
+    async def list(self) -> list[User]:
+        return [_copy(u) for _, u in sorted(self._t.users.items())]
+
+    async def set_password(self, user_id: int, password_hash: str) -> None:
+        if user := self._t.users.get(user_id):
+            user.password_hash = password_hash
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> None:
+        if user := self._t.users.get(user_id):
+            user.disabled = disabled
+
+    async def reserve_bytes(self, user_id: int, size: int) -> bool:
+        user = self._t.users.get(user_id)
+        if user is None or user.used_bytes + size > user.quota_bytes:
+            return False
+        user.used_bytes += size
+        return True
+
+    async def release_bytes(self, user_id: int, size: int) -> None:
+        if user := self._t.users.get(user_id):
+            user.used_bytes = max(0, user.used_bytes - size)
+
+
+class FakeTokens:
+    def __init__(self, tables: Tables, clock: Callable[[], datetime]) -> None:
+        self._t = tables
+        self._clock = clock
+
+    async def add(self, *, user_id: int, name: str, prefix: str, token_hash: str) -> ApiToken:
+        if token_hash in self._t.token_hashes.values():
+            raise ConstraintViolation("api_tokens.token_hash already exists")
+        token = ApiToken(
+            id=self._t.next_id(), user_id=user_id, name=name, prefix=prefix, created_at=self._clock(),
+            last_used_at=None, revoked_at=None,
+        )  # fmt: skip
+        self._t.tokens[token.id] = token
+        self._t.token_hashes[token.id] = token_hash
+        return _copy(token)
+
+    async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        for token_id, stored_hash in self._t.token_hashes.items():
+            token = self._t.tokens[token_id]
+            if stored_hash == token_hash and token.revoked_at is None:
+                return _copy(token), _copy(self._t.users[token.user_id])
+        return None
+
+    async def list_for(self, user_id: int) -> list[ApiToken]:
+        return [_copy(t) for t in sorted(self._t.tokens.values(), key=lambda t: -t.id) if t.user_id == user_id]
+
+    async def revoke(self, user_id: int, token_id: int, now: datetime) -> bool:
+        token = self._t.tokens.get(token_id)
+        if token is None or token.user_id != user_id or token.revoked_at is not None:
+            return False
+        token.revoked_at = now
+        return True
+
+    async def touch(self, token_id: int, now: datetime) -> None:
+        if token := self._t.tokens.get(token_id):
+            token.last_used_at = now
+
+
+_FILE_SORTS: dict[str, Callable[[StoredFile], Any]] = {
+    "created": lambda f: f.created_at,
+    "name": lambda f: f.name,
+    "size": lambda f: f.size,
+}
+
+
+class FakeFiles:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(self, file: StoredFile) -> None:
+        if file.id in self._t.files or any(f.storage_key == file.storage_key for f in self._t.files.values()):
+            raise ConstraintViolation("files.id or files.storage_key already exists")
+        self._t.files[file.id] = _copy(file)
+
+    async def get(self, file_id: str) -> StoredFile | None:
+        return _copy(self._t.files.get(file_id))
+
+    async def get_many(self, file_ids: list[str]) -> list[StoredFile]:
+        return [_copy(self._t.files[i]) for i in file_ids if i in self._t.files]
+
+    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
+        key = _FILE_SORTS[sort.removeprefix("-")]  # an unknown sort is a KeyError, as in the SQL repository
+        owned = sorted((f for f in self._t.files.values() if f.owner_id == owner_id), key=lambda f: f.id)
+        owned.sort(key=key, reverse=sort.startswith("-"))  # stable: ties stay in id order, as in SQL
+        return [_copy(f) for f in owned[offset : offset + limit]], len(owned)
+
+    async def rename(self, file_id: str, name: str) -> None:
+        if file := self._t.files.get(file_id):
+            file.name = name
+
+    async def delete(self, file_id: str) -> None:
+        self._t.files.pop(file_id, None)
+        for share in self._t.shares.values():  # share_files rows cascade
+            share.file_ids = [i for i in share.file_ids if i != file_id]
+
+
+class FakeShares:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(
+        self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
+        password_hash: str | None, note: str | None, now: datetime,
+    ) -> Share:  # fmt: skip
+        if any(s.token == token for s in self._t.shares.values()):
+            raise ConstraintViolation("shares.token already exists")
+        share = Share(
+            id=self._t.next_id(), token=token, owner_id=owner_id, file_ids=list(file_ids), created_at=now,
+            expires_at=expires_at, max_downloads=max_downloads, download_count=0, password_hash=password_hash,
+            note=note,
+        )  # fmt: skip
+        self._t.shares[share.id] = share
+        return _copy(share)
+
+    async def get(self, share_id: int) -> Share | None:
+        return _copy(self._t.shares.get(share_id))
+
+    async def by_token(self, token: str) -> Share | None:
+        return _copy(next((s for s in self._t.shares.values() if s.token == token), None))
+
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]:
+        owned = [s for s in self._t.shares.values() if s.owner_id == owner_id]
+        owned.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+        return [_copy(s) for s in owned[offset : offset + limit]], len(owned)
+
+    async def for_file(self, file_id: str) -> list[Share]:
+        found = [s for s in self._t.shares.values() if file_id in s.file_ids]
+        return [_copy(s) for s in sorted(found, key=lambda s: s.created_at, reverse=True)]
+
+    async def revoke(self, share_id: int, now: datetime) -> None:
+        share = self._t.shares.get(share_id)
+        if share is not None and share.revoked_at is None:
+            share.revoked_at = now
+
+    async def take_download(self, share_id: int, now: datetime) -> bool:
+        share = self._t.shares.get(share_id)
+        if (
+            share is None
+            or share.revoked_at is not None
+            or share.expires_at <= now
+            or (share.max_downloads is not None and share.download_count >= share.max_downloads)
+        ):
+            return False
+        share.download_count += 1
+        return True
+
+
+# --- Other backing services -----------------------------------------------------------------------
+
+
+class FakePasswordHasher:
+    async def hash(self, password: str) -> str:
+        return "hashed:" + password
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == "hashed:" + password
+
+
+class FakeRateLimiter:
+    """Counts hits per key and refuses once a key passes its limit, or always while ``refusing``."""
+
+    def __init__(self, *, refusing: bool = False, retry_after: int = 30) -> None:
+        self.refusing = refusing
+        self.retry_after = retry_after
+        self.hits: Counter[str] = Counter()
+
+    async def hit(self, key: str, *, limit: int, window: int) -> int:
+        self.hits[key] += 1
+        return self.retry_after if self.refusing or self.hits[key] > limit else 0
+
+
+class WrappedStorageError(Exception):
+    """What ``InMemoryObjectStore(wrap_errors=True)`` raises in place of whatever the chunks raised."""
+
+
+@dataclass
+class InMemoryObjectStore:
+    """Objects in a dict. Like S3, an object exists only once its upload completed.
+
+    ``keep_partial`` makes it behave like a local folder instead, where a failed upload leaves the
+    bytes received so far behind; ``wrap_errors`` makes it hide the chunks' own exception behind its
+    own, as some storage clients do.
+    """
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    content_types: dict[str, str | None] = field(default_factory=dict)
+    wrap_errors: bool = False
+    keep_partial: bool = False
+    name: str = "storage"
+
+    async def ping(self) -> None:
+        return None
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None, filename: str | None = None
+    ) -> StoredObject:
+        parts: list[bytes] = []
+        try:
+            async for chunk in chunks:
+                parts.append(bytes(chunk))
+        except Exception as exc:
+            if self.keep_partial:
+                self.objects[key] = b"".join(parts)
+            if self.wrap_errors:
+                raise WrappedStorageError(f"upload of {key} failed") from exc
+            raise
+        self.objects[key] = b"".join(parts)
+        self.content_types[key] = content_type
+        return StoredObject(key, len(self.objects[key]))
+
+    async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if key not in self.objects:
+            raise FileNotFoundError(key)
+        yield self.objects[key][start:end]
+
+    async def head(self, key: str) -> StoredObject | None:
+        data = self.objects.get(key)
+        return None if data is None else StoredObject(key, len(data))
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+        self.content_types.pop(key, None)
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    async def presigned_url(self, key: str, *, filename: str, content_type: str) -> str | None:
+        return None
