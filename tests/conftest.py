@@ -66,6 +66,19 @@ def database_url(fresh_database: str) -> str:
     return fresh_database
 
 
+@pytest.fixture
+def own_database(postgres_server: str) -> Iterator[str]:
+    """A migrated database for this test alone: its outbox holds only this test's jobs."""
+    name = f"satchel_own_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(postgres_server, name)
+    migrate(url, "test")
+    yield url
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis database of this test session: REDIS_URL's server (db 1+worker), or an embedded one."""

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from satchel.adapters.clamav import ClamdScanner
 from satchel.adapters.db.engine import Database
 from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.adapters.images import PillowThumbnailer
 from satchel.adapters.mail import open_mailer
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
 from satchel.ports import Mailer, Probe
 from satchel.services.accounts import Accounts
+from satchel.services.background import Background
+from satchel.services.expiry import Expiry
 from satchel.services.files import Files
+from satchel.services.jobs import JobsAdmin
 from satchel.services.sharing import Sharing
 from satchel.settings import Settings
 
@@ -34,6 +39,9 @@ class Services:
     accounts: Accounts = field(init=False)
     files: Files = field(init=False)
     sharing: Sharing = field(init=False)
+    expiry: Expiry = field(init=False)
+    jobs: JobsAdmin = field(init=False)
+    background: Background = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -47,8 +55,18 @@ class Services:
         self.accounts = Accounts(
             uow, passwords, limiter, default_quota=s.default_quota_bytes, signup_enabled=s.signup_enabled
         )
-        self.files = Files(uow, self.storage, limiter, max_upload_bytes=s.max_upload_bytes)
-        self.sharing = Sharing(uow, passwords, limiter, max_days=s.share_max_days)
+        self.files = Files(
+            uow, self.storage, limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
+        )
+        self.sharing = Sharing(uow, passwords, limiter, max_days=s.share_max_days, scan_required=s.scan_required)
+        self.expiry = Expiry(uow, self.storage)
+        self.jobs = JobsAdmin(uow)
+        self.background = Background(
+            uow, self.storage, self.mailer,
+            scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
+            thumbnailer=PillowThumbnailer(),
+            base_url=s.public_url or f"http://localhost:{s.port}",
+        )  # fmt: skip
 
     @property
     def probes(self) -> list[Probe]:
@@ -59,11 +77,15 @@ class Services:
         await self.database.close()
 
 
-def open_services(settings: Settings) -> Services:
-    """Connect to what the settings name. Pools open lazily, so this never blocks."""
+def open_services(settings: Settings, *, pooled: bool = True) -> Services:
+    """Connect to what the settings name. Pools open lazily, so this never blocks.
+
+    ``pooled=False`` (jobs and one-off commands, each on a short-lived event loop) opens a
+    fresh connection per unit of work instead of keeping a pool bound to one loop.
+    """
     return Services(
         settings=settings,
-        database=Database(settings.database_url, pool_size=10),
+        database=Database(settings.database_url, pool_size=10 if pooled else 0),
         redis=Redis(settings.redis_url),
         storage=open_storage(settings),
         mailer=open_mailer(settings.email_url),

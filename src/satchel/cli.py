@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -87,6 +86,7 @@ def web() -> None:
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "default,mail,scan,media",
     concurrency: Annotated[int | None, typer.Option(help="Job processes (default SATCHEL_WORKER_CONCURRENCY).")] = None,
+    relay: Annotated[bool, typer.Option(help="Also relay the outbox and run the expiry sweep.")] = True,
 ) -> None:
     """Run background jobs from BROKER_URL until SIGTERM, which lets running jobs finish."""
     settings = _settings("worker")
@@ -98,7 +98,7 @@ def worker(
     if unknown or not chosen:
         typer.echo(f"satchel worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", err=True)
         raise typer.Exit(2)
-    run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency)
+    run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency, relay=relay)
 
 
 @app.command()
@@ -134,22 +134,16 @@ def jobs_ping(
     delay: Annotated[float, typer.Option(help="Seconds the job sleeps before finishing.")] = 0.0,
     wait: Annotated[float, typer.Option(help="Seconds to wait for a worker to finish it; 0 = don't wait.")] = 30.0,
 ) -> None:
-    """Send a ping job through the broker and wait for a worker to run it."""
-    settings = _settings("admin")
-    import redis
-
-    from satchel.adapters.jobs import CeleryJobPublisher
-    from satchel.worker.app import create_celery
-    from satchel.worker.tasks import PING_KEY
-
-    job_id = uuid.uuid4().hex
-    CeleryJobPublisher(create_celery(settings)).publish(
-        "satchel.ping", queue="default", job_id=job_id, kwargs={"job_id": job_id, "delay": delay}
-    )
-    typer.echo(json.dumps({"job_id": job_id, "status": "published"}))
+    """Put a ping job in the outbox and wait for a worker to run it: proves relay, broker and workers."""
+    job_id = _run(lambda s: s.jobs.enqueue("ping", {"delay": delay}, queue="default"))
+    typer.echo(json.dumps({"job_id": job_id, "status": "pending"}))
     if wait <= 0:
         return
-    client = redis.Redis.from_url(settings.redis_url)
+    import redis
+
+    from satchel.worker.runner import PING_KEY
+
+    client = redis.Redis.from_url(load_settings().redis_url)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         marker = client.get(PING_KEY.format(job_id=job_id))
@@ -159,6 +153,41 @@ def jobs_ping(
         time.sleep(0.1)
     typer.echo(f"satchel jobs ping: no worker finished job {job_id} within {wait:g}s", err=True)
     raise typer.Exit(1)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only jobs that failed for good.")] = False,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """Recent jobs with their state, attempts and last error."""
+    for job in _run(lambda s: s.jobs.recent(status="failed" if failed else None, limit=limit)):
+        error = (job.last_error or "").splitlines()[0][:100] if job.last_error else ""
+        typer.echo(f"{job.id}\t{job.kind}\t{job.queue}\t{job.status}\t{job.attempts}/{job.max_attempts}\t{error}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: str) -> None:
+    """Run a failed job again, with a fresh set of attempts."""
+    _run(lambda s: s.jobs.retry(job_id))
+    typer.echo(f"job {job_id} is pending again")
+
+
+@app.command("purge-expired")
+def purge_expired(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go, remove nothing.")] = False,
+) -> None:
+    """Remove ended shares, and the files their owners asked to remove with them (for cron)."""
+    report = _run(lambda s: s.expiry.purge_expired(dry_run=dry_run))
+    from satchel.runtime.logging import get_logger
+
+    get_logger("satchel.expiry").info(
+        "purge.done",
+        dry_run=dry_run,
+        shares=len(report.shares),
+        files=len(report.files),
+        freed_bytes=report.freed_bytes,
+    )
 
 
 def _run(work: Callable[[Services], Awaitable[T]]) -> T:

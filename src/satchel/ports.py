@@ -116,12 +116,16 @@ class FileRepository(Protocol):
     async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]: ...
     async def rename(self, file_id: str, name: str) -> None: ...
     async def delete(self, file_id: str) -> None: ...
+    async def set_scan_status(self, file_id: str, status: str) -> None: ...
+    async def set_thumbnail(self, file_id: str, key: str) -> None: ...
+    async def all_keys(self) -> dict[str, tuple[str, int, str]]:
+        """Every stored object's key, with its file id, size and sha256 (for storage checks)."""
 
 
 class ShareRepository(Protocol):
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
-        password_hash: str | None, note: str | None, now: datetime,
+        password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
     ) -> Share: ...  # fmt: skip
     async def get(self, share_id: int) -> Share | None: ...
     async def by_token(self, token: str) -> Share | None: ...
@@ -129,8 +133,42 @@ class ShareRepository(Protocol):
     async def for_file(self, file_id: str) -> list[Share]: ...
     async def revoke(self, share_id: int, now: datetime) -> None: ...
 
-    async def take_download(self, share_id: int, now: datetime) -> bool:
-        """Count one download if the share is still open, in one atomic statement."""
+    async def take_download(self, share_id: int, now: datetime) -> int | None:
+        """Count one download if the share is still open, in one atomic statement; the new count, or None."""
+
+    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
+        """Shares that can no longer be used: expired, revoked or out of downloads."""
+
+    async def delete(self, share_id: int) -> None: ...
+    async def open_shares_of(self, file_id: str, now: datetime) -> int: ...
+
+
+@dataclass
+class Job:
+    """A unit of background work, recorded in the outbox with the change that caused it."""
+
+    id: str
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    max_attempts: int
+    available_at: datetime
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class JobRepository(Protocol):
+    async def add(self, kind: str, payload: dict[str, Any], *, queue: str, max_attempts: int = 5) -> str:
+        """Record a job in the current transaction; it is published only if the transaction commits."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+    async def recent(self, *, status: str | None, limit: int) -> list[Job]: ...
+    async def retry(self, job_id: str) -> bool: ...
 
 
 class UnitOfWork(Protocol):
@@ -144,6 +182,8 @@ class UnitOfWork(Protocol):
     def files(self) -> FileRepository: ...
     @property
     def shares(self) -> ShareRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -167,6 +207,16 @@ class SessionStore(Probe, Protocol):
     async def load(self, session_id: str) -> dict[str, Any] | None: ...
     async def save(self, session_id: str, data: dict[str, Any]) -> None: ...
     async def delete(self, session_id: str) -> None: ...
+
+
+class Scanner(Protocol):
+    async def scan(self, chunks: AsyncIterator[bytes]) -> str | None:
+        """The name of the malware found in the stream, or None when it is clean."""
+
+
+class Thumbnailer(Protocol):
+    async def thumbnail(self, data: bytes) -> bytes | None:
+        """A small WebP preview of an image, or None when the bytes are not a usable image."""
 
 
 class RateLimiter(Protocol):

@@ -97,6 +97,21 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         2, alias="SATCHEL_WORKER_CONCURRENCY", ge=1, le=64, description="job processes per worker"
     )
+    worker_grace: float = Field(
+        60, alias="WORKER_GRACE", gt=0, le=3600, description="seconds running jobs get after SIGTERM"
+    )
+    broker_visibility_timeout: int = Field(
+        3600, alias="SATCHEL_BROKER_VISIBILITY_TIMEOUT", ge=1, description="Redis broker: redelivery after (s)"
+    )
+    job_republish_after: int = Field(
+        300, alias="SATCHEL_JOB_REPUBLISH_AFTER", ge=1, description="publish again a job not started after (s)"
+    )
+    job_recovery_interval: float = Field(
+        10, alias="SATCHEL_JOB_RECOVERY_INTERVAL", gt=0, description="how often relays look for dead workers' jobs"
+    )
+    sweep_interval: int = Field(
+        300, alias="SATCHEL_SWEEP_INTERVAL", ge=0, description="seconds between expiry sweeps; 0 = never"
+    )
 
     # Backing services (factor IV): each one is a URL, nothing else
     database_url: DatabaseUrl = Field(alias="DATABASE_URL", description="PostgreSQL")

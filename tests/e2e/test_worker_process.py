@@ -17,13 +17,13 @@ pytestmark = pytest.mark.xdist_group("broker")  # workers share queue names on a
 
 
 @pytest.fixture(params=["redis", "amqp"])
-def broker_env(request: pytest.FixtureRequest, base_env: dict[str, str]) -> dict[str, str]:
+def broker_env(request: pytest.FixtureRequest, base_env: dict[str, str], own_database: str) -> dict[str, str]:
     if request.param == "amqp":
         broker = request.getfixturevalue("amqp_url")
     else:  # a Redis database of its own, so the job markers and the queue never mix
         parts = urlsplit(base_env["REDIS_URL"])
         broker = urlunsplit(parts._replace(path="/15" if parts.path != "/15" else "/14"))
-    return {**base_env, "BROKER_URL": broker}
+    return {**base_env, "BROKER_URL": broker, "DATABASE_URL": own_database}
 
 
 @pytest.fixture
@@ -32,6 +32,10 @@ def worker(broker_env: dict[str, str]) -> Iterator[SatchelProcess]:
     process.wait_for(lambda: any("ready" in line for line in process.lines), what="worker ready")
     yield process
     process.stop()
+
+
+def _started(worker: SatchelProcess, job_id: str) -> bool:
+    return any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker._parsed())
 
 
 def _marker(env: dict[str, str], job_id: str) -> dict[str, object] | None:
@@ -54,7 +58,7 @@ def test_sigterm_lets_the_running_job_finish_then_exits_zero(
 ) -> None:
     published = run_satchel("jobs", "ping", "--delay", "3", "--wait", "0", env=broker_env)
     job_id = json.loads(published.stdout.splitlines()[-1])["job_id"]
-    worker.wait_for_event("job.started")
+    worker.wait_for(lambda: _started(worker, job_id), what="the job to start")
     started = time.monotonic()
     worker.signal(signal.SIGTERM)
 
@@ -62,7 +66,7 @@ def test_sigterm_lets_the_running_job_finish_then_exits_zero(
     assert time.monotonic() - started > 1.5, "the worker waited for the job instead of dropping it"
     assert _marker(broker_env, job_id) is not None, "the job finished before the process exited"
     events = worker.events()  # every line JSON, Celery's own included
-    assert all(e["process"] == "worker" for e in events)
+    assert {e["process"] for e in events} == {"worker", "relay"}
     assert any(e["event"] == "job.finished" and e["job_id"] == job_id for e in events)
 
 

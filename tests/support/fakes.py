@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import Share
-from satchel.ports import StoredObject
+from satchel.ports import Job, StoredObject
 
 T = TypeVar("T")
 
@@ -56,6 +56,7 @@ class Tables:
     token_hashes: dict[int, str] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
     shares: dict[int, Share] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -110,6 +111,7 @@ class FakeUnitOfWork:
         self.tokens = FakeTokens(staged, self._db.clock)
         self.files = FakeFiles(staged)
         self.shares = FakeShares(staged)
+        self.jobs = FakeJobs(staged, self._db.clock)
         self._staged = staged
         return self
 
@@ -246,6 +248,17 @@ class FakeFiles:
         for share in self._t.shares.values():  # share_files rows cascade
             share.file_ids = [i for i in share.file_ids if i != file_id]
 
+    async def set_scan_status(self, file_id: str, status: str) -> None:
+        if file := self._t.files.get(file_id):
+            file.scan_status = status
+
+    async def set_thumbnail(self, file_id: str, key: str) -> None:
+        if file := self._t.files.get(file_id):
+            file.thumbnail_key = key
+
+    async def all_keys(self) -> dict[str, tuple[str, int, str]]:
+        return {f.storage_key: (f.id, f.size, f.sha256) for f in self._t.files.values()}
+
 
 class FakeShares:
     def __init__(self, tables: Tables) -> None:
@@ -253,14 +266,14 @@ class FakeShares:
 
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
-        password_hash: str | None, note: str | None, now: datetime,
+        password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
     ) -> Share:  # fmt: skip
         if any(s.token == token for s in self._t.shares.values()):
             raise ConstraintViolation("shares.token already exists")
         share = Share(
             id=self._t.next_id(), token=token, owner_id=owner_id, file_ids=list(file_ids), created_at=now,
             expires_at=expires_at, max_downloads=max_downloads, download_count=0, password_hash=password_hash,
-            note=note,
+            note=note, delete_files_when_done=delete_files_when_done,
         )  # fmt: skip
         self._t.shares[share.id] = share
         return _copy(share)
@@ -285,16 +298,53 @@ class FakeShares:
         if share is not None and share.revoked_at is None:
             share.revoked_at = now
 
-    async def take_download(self, share_id: int, now: datetime) -> bool:
+    async def take_download(self, share_id: int, now: datetime) -> int | None:
         share = self._t.shares.get(share_id)
-        if (
-            share is None
-            or share.revoked_at is not None
-            or share.expires_at <= now
-            or (share.max_downloads is not None and share.download_count >= share.max_downloads)
-        ):
-            return False
+        if share is None or share.status(now) != "active":
+            return None
         share.download_count += 1
+        return share.download_count
+
+    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
+        ended = [s for s in self._t.shares.values() if s.status(now) != "active"]
+        return [_copy(s) for s in sorted(ended, key=lambda s: s.id)[:limit]]
+
+    async def delete(self, share_id: int) -> None:
+        self._t.shares.pop(share_id, None)
+
+    async def open_shares_of(self, file_id: str, now: datetime) -> int:
+        return sum(1 for s in self._t.shares.values() if file_id in s.file_ids and s.status(now) == "active")
+
+
+class FakeJobs:
+    """The outbox: jobs are rows like any other, kept only if the unit of work commits."""
+
+    def __init__(self, tables: Tables, clock: Callable[[], datetime]) -> None:
+        self._t = tables
+        self._clock = clock
+
+    async def add(self, kind: str, payload: dict[str, Any], *, queue: str, max_attempts: int = 5) -> str:
+        now = self._clock()
+        job = Job(
+            id=f"job-{self._t.next_id()}", kind=kind, queue=queue, payload=_copy(payload), status="pending",
+            attempts=0, max_attempts=max_attempts, available_at=now, published_at=None, started_at=None,
+            finished_at=None, last_error=None, created_at=now,
+        )  # fmt: skip
+        self._t.jobs[job.id] = job
+        return job.id
+
+    async def get(self, job_id: str) -> Job | None:
+        return _copy(self._t.jobs.get(job_id))
+
+    async def recent(self, *, status: str | None, limit: int) -> list[Job]:
+        found = [j for j in self._t.jobs.values() if status is None or j.status == status]
+        return [_copy(j) for j in sorted(found, key=lambda j: j.created_at, reverse=True)[:limit]]
+
+    async def retry(self, job_id: str) -> bool:
+        job = self._t.jobs.get(job_id)
+        if job is None or job.status != "failed":
+            return False
+        job.status, job.attempts, job.last_error = "pending", 0, None
         return True
 
 

@@ -189,7 +189,7 @@ class World:
         return asyncio.run(self.sharing.open(token))
 
     def download(self, view: ShareView, *, unlocked: bool = False) -> None:
-        asyncio.run(self.sharing.take_download(view, unlocked=unlocked))
+        asyncio.run(self.sharing.take_download(view, view.files, unlocked=unlocked))
 
 
 @pytest.fixture

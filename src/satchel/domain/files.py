@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from satchel.domain.errors import InvalidInput
+from satchel.domain.errors import Conflict, Forbidden, InvalidInput
 
 MAX_NAME = 255
 
@@ -24,6 +24,17 @@ def clean_file_name(raw: str) -> str:
     return name
 
 
+class FileQuarantined(Forbidden):
+    """This file was found to contain malware and is quarantined; it cannot be downloaded."""
+
+
+class ScanPending(Conflict):
+    """This file is still being checked for viruses; try again in a moment."""
+
+
+UNSCANNED, PENDING, CLEAN, INFECTED, SCAN_FAILED = "unscanned", "pending", "clean", "infected", "failed"
+
+
 @dataclass
 class StoredFile:
     """A file's record. Its bytes live in object storage under ``storage_key``, never derived from its name."""
@@ -36,3 +47,12 @@ class StoredFile:
     sha256: str
     storage_key: str
     created_at: datetime
+    scan_status: str = UNSCANNED
+    thumbnail_key: str | None = None
+
+    def ensure_downloadable(self, *, scan_required: bool) -> None:
+        """Infected files never leave; with scanning required, only files found clean do."""
+        if self.scan_status == INFECTED:
+            raise FileQuarantined()
+        if scan_required and self.scan_status != CLEAN:
+            raise ScanPending()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from satchel.domain.accounts import normalize_email
 from satchel.domain.errors import Gone, InvalidInput, Unauthenticated
 
 MAX_NOTE = 1000
+MAX_RECIPIENTS = 20
 
 
 class ShareExpired(Gone):
@@ -33,6 +35,8 @@ class ShareTerms:
     expires_in: timedelta
     max_downloads: int | None = None
     note: str | None = None
+    delete_files_when_done: bool = False
+    notify: tuple[str, ...] = ()
 
     def validated(self, max_days: int) -> ShareTerms:
         if self.expires_in <= timedelta(0):
@@ -44,7 +48,10 @@ class ShareTerms:
         note = (self.note or "").strip() or None
         if note and len(note) > MAX_NOTE:
             raise InvalidInput(f"Keep the note under {MAX_NOTE} characters.")
-        return ShareTerms(self.expires_in, self.max_downloads, note)
+        if len(self.notify) > MAX_RECIPIENTS:
+            raise InvalidInput(f"Send the link to at most {MAX_RECIPIENTS} people at once.")
+        recipients = tuple(dict.fromkeys(normalize_email(r) for r in self.notify))
+        return ShareTerms(self.expires_in, self.max_downloads, note, self.delete_files_when_done, recipients)
 
 
 @dataclass
@@ -62,6 +69,7 @@ class Share:
     password_hash: str | None
     note: str | None
     revoked_at: datetime | None = None
+    delete_files_when_done: bool = False
 
     @property
     def has_password(self) -> bool:

@@ -12,13 +12,14 @@ from datetime import datetime
 
 from satchel.domain.accounts import QuotaExceeded, User
 from satchel.domain.errors import InvalidInput, NotFound, TooLarge, TooManyAttempts
-from satchel.domain.files import StoredFile, clean_file_name
+from satchel.domain.files import PENDING, UNSCANNED, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
 from satchel.ports import ObjectStore, RateLimiter, UnitOfWorkFactory
 from satchel.services.accounts import utcnow
 
 log = logging.getLogger("satchel.files")
 UPLOADS_PER_MINUTE = 120
+THUMBNAIL_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff")
 SORTS = ("-created", "created", "name", "-name", "size", "-size")
 MAX_PAGE = 200
 
@@ -74,8 +75,10 @@ class Files:
         limiter: RateLimiter,
         *,
         max_upload_bytes: int,
+        scanning: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._scanning = scanning
         self._uow = uow
         self._store = store
         self._limiter = limiter
@@ -112,13 +115,18 @@ class Files:
             raise
         record = StoredFile(
             id=secrets.token_hex(16), owner_id=owner.id, name=name, size=meter.size, content_type=content_type,
-            sha256=meter.sha256, storage_key=key, created_at=now,
+            sha256=meter.sha256, storage_key=key, created_at=now, scan_status=PENDING if self._scanning else UNSCANNED,
         )  # fmt: skip
         try:
             async with self._uow() as uow:
                 if not await uow.users.reserve_bytes(owner.id, record.size):
                     raise QuotaExceeded()  # a concurrent upload took the room first
                 await uow.files.add(record)
+                # Follow-up work joins the same transaction: no file without its jobs, no job without its file.
+                if self._scanning:
+                    await uow.jobs.add("scan", {"file_id": record.id}, queue="scan")
+                if content_type in THUMBNAIL_TYPES:
+                    await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
                 await uow.commit()
         except BaseException:
             await self._discard(key)
@@ -175,6 +183,8 @@ class Files:
             await uow.users.release_bytes(owner.id, file.size)
             await uow.commit()
         await self._store.delete(file.storage_key)
+        if file.thumbnail_key:
+            await self._store.delete(file.thumbnail_key)
 
 
 def _owned_by(owner: User, file: StoredFile | None) -> StoredFile:

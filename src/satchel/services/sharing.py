@@ -44,8 +44,10 @@ class Sharing:
         limiter: RateLimiter,
         *,
         max_days: int,
+        scan_required: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._scan_required = scan_required
         self._uow = uow
         self._passwords = passwords
         self._limiter = limiter
@@ -70,7 +72,11 @@ class Sharing:
             share = await uow.shares.add(
                 token=new_share_token(), owner_id=owner.id, file_ids=file_ids, expires_at=now + terms.expires_in,
                 max_downloads=terms.max_downloads, password_hash=password_hash, note=terms.note, now=now,
+                delete_files_when_done=terms.delete_files_when_done,
             )  # fmt: skip
+            for recipient in terms.notify:
+                payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
+                await uow.jobs.add("mail", payload, queue="mail")
             await uow.commit()
         return ShareView(share, files)
 
@@ -116,14 +122,21 @@ class Sharing:
             raise InvalidInput("This link has no password.")
         return await self._passwords.verify(view.share.password_hash, password)
 
-    async def take_download(self, view: ShareView, *, unlocked: bool) -> None:
-        """Authorize one download and count it, atomically, whichever process serves it."""
+    async def take_download(self, view: ShareView, files: list[StoredFile], *, unlocked: bool) -> None:
+        """Authorize one download of ``files`` and count it, atomically, whichever process serves it."""
         now = self._clock()
         view.share.authorize_download(now, unlocked=unlocked)
+        if not files:
+            raise NotFound("This link has no files left.")
+        for file in files:
+            file.ensure_downloadable(scan_required=self._scan_required)
         async with self._uow() as uow:
             taken = await uow.shares.take_download(view.share.id, now)
+            if taken == 1:  # the owner hears about the first download, once
+                payload = {"notice": "first_download", "share_id": view.share.id}
+                await uow.jobs.add("mail", payload, queue="mail")
             await uow.commit()
-            if not taken:  # changed between our read and our write: say how
+            if taken is None:  # changed between our read and our write: say how
                 current = await uow.shares.get(view.share.id)
                 if current is not None:
                     current.ensure_open(now)

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from satchel.adapters.storage import content_disposition
-from satchel.domain.files import StoredFile
+from satchel.domain.files import INFECTED, StoredFile
 from satchel.ports import ObjectStore
 from satchel.web.security import DOWNLOAD_POLICY
 
@@ -143,3 +143,11 @@ def send_zip(store: ObjectStore, files: list[StoredFile], name: str) -> Streamin
         "Cache-Control": "private, no-store",
     }
     return StreamingResponse(zip_stream(store, files), media_type="application/zip", headers=headers)
+
+
+async def send_thumbnail(store: ObjectStore, file: StoredFile) -> Response:
+    """A preview we made ourselves (always WebP), cacheable by the browser that may see it."""
+    if not file.thumbnail_key or file.scan_status == INFECTED:
+        return Response(status_code=404)
+    data = b"".join([chunk async for chunk in store.get_stream(file.thumbnail_key)])
+    return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})

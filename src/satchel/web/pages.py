@@ -171,17 +171,20 @@ async def create_share(
     max_downloads: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    notify: Annotated[str, Form()] = "",
+    delete_files_when_done: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         limit = int(max_downloads) if max_downloads.strip() else None
-        terms = ShareTerms(timedelta(hours=expires_in_hours), limit, note)
+        recipients = tuple(r.strip() for r in notify.replace(";", ",").replace("\n", ",").split(",") if r.strip())
+        terms = ShareTerms(timedelta(hours=expires_in_hours), limit, note, delete_files_when_done, recipients)
         view = await services.sharing.create(user, file_id, terms, password=password or None)
     except (DomainError, ValueError) as exc:
         chosen = [await services.files.owned(user, i) for i in file_id[:100]]
         message = exc.message if isinstance(exc, DomainError) else "The download limit must be a whole number."
         return await render(
             request, "share_new.html", 422, files=chosen, expiry_choices=_expiry_choices(services), error=message,
-            note=note, max_downloads=max_downloads, expires_in_hours=expires_in_hours,
+            note=note, max_downloads=max_downloads, expires_in_hours=expires_in_hours, notify=notify,
         )  # fmt: skip
     await flash(request, "Your link is ready. Copy it and send it to whoever needs the files.")
     return _redirect(f"/shares/{view.share.id}")

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from satchel.domain.errors import TooManyAttempts
+from satchel.domain.files import StoredFile
 from satchel.domain.sharing import SharePasswordRequired
 from satchel.services.sharing import ShareView
-from satchel.web.downloads import send_file, send_zip
+from satchel.web.downloads import send_file, send_thumbnail, send_zip
 from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
 from satchel.web.templating import render
 
@@ -56,11 +57,13 @@ async def unlock(
     return await render(request, "public_password.html", 401, view=view, error="That password is not right.")
 
 
-async def _take(view: ShareView, request: Request, services: ServicesDep, session: SessionDep) -> None:
+async def _take(
+    view: ShareView, files: list[StoredFile], request: Request, services: ServicesDep, session: SessionDep
+) -> None:
     unlocked = await _unlocked(request, services, session, view)
     if view.share.has_password and not unlocked:
         raise SharePasswordRequired(f"This link needs its password: unlock it on its page, or send {PASSWORD_HEADER}.")
-    await services.sharing.take_download(view, unlocked=unlocked)
+    await services.sharing.take_download(view, files, unlocked=unlocked)
 
 
 @router.get("/{token}/files/{file_id}", summary="Download one file of a share (counts as one download)")
@@ -69,14 +72,22 @@ async def download_file(
 ) -> Response:
     view = await services.sharing.open(token)
     file = view.file(file_id)  # a wrong file id must not use up a download
-    await _take(view, request, services, session)
+    await _take(view, [file], request, services, session)
     return await send_file(request, services.storage, file, presign=services.settings.storage_presign)
+
+
+@router.get("/{token}/thumbnails/{file_id}", include_in_schema=False)
+async def thumbnail(token: str, file_id: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
+    view = await services.sharing.open(token)
+    if not await _unlocked(request, services, session, view):
+        raise SharePasswordRequired()
+    return await send_thumbnail(services.storage, view.file(file_id))  # a preview is not a download
 
 
 @router.get("/{token}/download", summary="Download a share: its one file, or all its files as a zip")
 async def download_all(token: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
     view = await services.sharing.open(token)
-    await _take(view, request, services, session)
+    await _take(view, view.files, request, services, session)
     if len(view.files) == 1:
         return await send_file(request, services.storage, view.files[0], presign=services.settings.storage_presign)
     return send_zip(services.storage, view.files, f"satchel-{token[:8]}.zip")

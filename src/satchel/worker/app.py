@@ -8,6 +8,10 @@ holds others hostage.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
 from typing import Any
 
 from celery import Celery, signals
@@ -20,9 +24,9 @@ from satchel.settings import Settings
 
 log = get_logger("satchel.worker")
 
-# With a Redis broker an unacknowledged job is redelivered after this many seconds;
-# it must stay above the longest job, or a slow job would run twice.
-VISIBILITY_TIMEOUT = 3600
+# With a Redis broker an unacknowledged message is redelivered after the visibility timeout
+# (SATCHEL_BROKER_VISIBILITY_TIMEOUT); keep it above the longest job. Satchel does not wait for it:
+# the relay hands a dead worker's job back within SATCHEL_JOB_RECOVERY_INTERVAL.
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -30,7 +34,7 @@ def create_celery(settings: Settings) -> Celery:
     app.conf.update(
         broker_url=settings.effective_broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="default",
         task_acks_late=True,
@@ -52,9 +56,28 @@ def _say_as_event(message: str, *_: Any) -> None:
     log.info("worker.shutdown_requested", detail=message)
 
 
-def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
-    """Run a worker in this process until SIGTERM, which lets running jobs finish."""
+def _enforce_grace(grace: float) -> None:
+    """After SIGTERM, jobs get ``grace`` seconds; then a cold shutdown hands them back to the broker."""
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _start_clock(**_: Any) -> None:
+        timer = threading.Timer(grace, os.kill, args=(os.getpid(), signal.SIGQUIT))
+        timer.daemon = True
+        timer.start()
+
+
+def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay: bool = True) -> None:
+    """Run a worker (and its outbox relay) in this process until SIGTERM, which lets running jobs finish."""
     celery_worker_app.safe_say = _say_as_event  # type: ignore[attr-defined]
+    _enforce_grace(settings.worker_grace)
+    relay_process = None
+    if relay:  # a separate, spawned process: nothing of it is forked into Celery's pool
+        from satchel.worker.relay import relay_main
+
+        relay_process = multiprocessing.get_context("spawn").Process(
+            target=relay_main, args=(os.getpid(),), name="satchel-relay", daemon=True
+        )
+        relay_process.start()
 
     @signals.setup_logging.connect(weak=False)
     def _keep_satchel_logging(**_: Any) -> None:
@@ -63,6 +86,15 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> No
         )
 
     app = create_celery(settings)
+    try:
+        _start(app, settings, queues, concurrency)
+    finally:
+        if relay_process is not None:
+            relay_process.terminate()
+            relay_process.join(10)
+
+
+def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int) -> None:
     app.worker_main(
         [
             "--quiet",  # no banner: stdout carries JSON events only

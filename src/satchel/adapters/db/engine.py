@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from satchel.adapters.resilience import Guard
 
@@ -23,14 +24,16 @@ class Database:
     name = "database"
 
     def __init__(self, database_url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(database_url),
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
-            pool_timeout=timeout,
-            connect_args={"connect_timeout": max(1, int(timeout))},
-        )
+        connect_args = {"connect_timeout": max(1, int(timeout))}
+        if pool_size:
+            self.engine: AsyncEngine = create_async_engine(
+                sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                pool_timeout=timeout, connect_args=connect_args,
+            )  # fmt: skip
+        else:  # no pool: connections live exactly as long as one unit of work
+            self.engine = create_async_engine(
+                sqlalchemy_url(database_url), poolclass=NullPool, connect_args=connect_args
+            )
         self._guard = Guard("database", timeout=timeout, outage_errors=(OSError, OperationalError, DBAPIError))
 
     async def ping(self) -> None:

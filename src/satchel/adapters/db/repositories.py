@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -10,10 +11,13 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from satchel.adapters.db.schema import api_tokens, files, share_files, shares, users
+from satchel.adapters.db.schema import api_tokens, files, jobs, share_files, shares, users
 from satchel.domain.accounts import ApiToken, EmailTaken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import Share
+from satchel.ports import Job
+
+JOBS_CHANNEL = "satchel_jobs"
 
 _FILE_ORDER = {
     "created": files.c.created_at.asc(),
@@ -173,6 +177,16 @@ class SqlFiles:
     async def delete(self, file_id: str) -> None:
         await self.conn.execute(sa.delete(files).where(files.c.id == file_id))
 
+    async def set_scan_status(self, file_id: str, status: str) -> None:
+        await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(scan_status=status))
+
+    async def set_thumbnail(self, file_id: str, key: str) -> None:
+        await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(thumbnail_key=key))
+
+    async def all_keys(self) -> dict[str, tuple[str, int, str]]:
+        rows = await self.conn.execute(sa.select(files.c.storage_key, files.c.id, files.c.size, files.c.sha256))
+        return {r.storage_key: (r.id, r.size, r.sha256) for r in rows}
+
 
 _FILE_IDS = (
     sa.select(sa.func.array_agg(aggregate_order_by(share_files.c.file_id, share_files.c.position)))
@@ -194,11 +208,12 @@ class SqlShares:
 
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
-        password_hash: str | None, note: str | None, now: datetime,
+        password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
     ) -> Share:  # fmt: skip
         values = {
             "token": token, "owner_id": owner_id, "expires_at": expires_at, "max_downloads": max_downloads,
             "password_hash": password_hash, "note": note, "created_at": now,
+            "delete_files_when_done": delete_files_when_done,
         }  # fmt: skip
         share_id = await self.conn.scalar(sa.insert(shares).values(**values).returning(shares.c.id))
         links = [{"share_id": share_id, "file_id": f, "position": i} for i, f in enumerate(file_ids)]
@@ -242,9 +257,9 @@ class SqlShares:
             sa.update(shares).where(shares.c.id == share_id, shares.c.revoked_at.is_(None)).values(revoked_at=now)
         )
 
-    async def take_download(self, share_id: int, now: datetime) -> bool:
+    async def take_download(self, share_id: int, now: datetime) -> int | None:
         # One conditional UPDATE: concurrent downloads on any number of processes cannot overshoot the limit.
-        result = await self.conn.execute(
+        count = await self.conn.scalar(
             sa.update(shares)
             .where(
                 shares.c.id == share_id,
@@ -253,14 +268,82 @@ class SqlShares:
                 sa.or_(shares.c.max_downloads.is_(None), shares.c.download_count < shares.c.max_downloads),
             )
             .values(download_count=shares.c.download_count + 1)
+            .returning(shares.c.download_count)
         )
-        return result.rowcount == 1
+        return None if count is None else int(count)
+
+    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
+        query = (
+            sa.select(shares, _FILE_IDS)
+            .where(
+                sa.or_(
+                    shares.c.revoked_at.is_not(None),
+                    shares.c.expires_at <= now,
+                    shares.c.download_count >= shares.c.max_downloads,
+                )
+            )
+            .order_by(shares.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=shares)
+        )
+        return [_share(r) for r in await self.conn.execute(query)]
+
+    async def delete(self, share_id: int) -> None:
+        await self.conn.execute(sa.delete(shares).where(shares.c.id == share_id))
+
+    async def open_shares_of(self, file_id: str, now: datetime) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(shares.join(share_files, share_files.c.share_id == shares.c.id))
+            .where(
+                share_files.c.file_id == file_id,
+                shares.c.revoked_at.is_(None),
+                shares.c.expires_at > now,
+                sa.or_(shares.c.max_downloads.is_(None), shares.c.download_count < shares.c.max_downloads),
+            )
+        )
+        return int(await self.conn.scalar(query) or 0)
 
 
 def _share_without_total(row: Any) -> Share:
     m = {k: v for k, v in row._mapping.items() if k != "total"}
     m["file_ids"] = list(m["file_ids"] or [])
     return Share(**m)
+
+
+class SqlJobs:
+    """The outbox. Adding a job also notifies the relay, which hears it only once the transaction commits."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, kind: str, payload: dict[str, Any], *, queue: str, max_attempts: int = 5) -> str:
+        job_id = secrets.token_hex(16)
+        await self.conn.execute(
+            sa.insert(jobs).values(id=job_id, kind=kind, queue=queue, payload=payload, max_attempts=max_attempts)
+        )
+        await self.conn.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, job_id)))
+        return job_id
+
+    async def get(self, job_id: str) -> Job | None:
+        row = (await self.conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).one_or_none()
+        return Job(**row._mapping) if row else None
+
+    async def recent(self, *, status: str | None, limit: int) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(jobs.c.status == status)
+        return [Job(**r._mapping) for r in await self.conn.execute(query)]
+
+    async def retry(self, job_id: str) -> bool:
+        result = await self.conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "failed")
+            .values(status="pending", attempts=0, available_at=sa.func.now(), last_error=None, finished_at=None)
+        )
+        if result.rowcount == 1:
+            await self.conn.execute(sa.select(sa.func.pg_notify(JOBS_CHANNEL, job_id)))
+        return result.rowcount == 1
 
 
 class SqlUnitOfWork:
@@ -270,6 +353,7 @@ class SqlUnitOfWork:
     tokens: SqlTokens
     files: SqlFiles
     shares: SqlShares
+    jobs: SqlJobs
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -282,6 +366,7 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self._conn)
         self.files = SqlFiles(self._conn)
         self.shares = SqlShares(self._conn)
+        self.jobs = SqlJobs(self._conn)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

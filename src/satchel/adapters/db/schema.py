@@ -62,6 +62,8 @@ files = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("storage_key", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("scan_status", sa.String(12), nullable=False, server_default="unscanned"),
+    sa.Column("thumbnail_key", sa.String(200)),
     sa.Index("ix_files_owner_created", "owner_id", "created_at"),
 )
 
@@ -78,6 +80,7 @@ shares = sa.Table(
     sa.Column("password_hash", sa.Text),
     sa.Column("note", sa.Text),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("delete_files_when_done", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 share_files = sa.Table(
@@ -86,4 +89,35 @@ share_files = sa.Table(
     sa.Column("share_id", sa.BigInteger, sa.ForeignKey("shares.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("file_id", sa.String(32), sa.ForeignKey("files.id", ondelete="CASCADE"), primary_key=True, index=True),
     sa.Column("position", sa.Integer, nullable=False),
+)
+
+# The transactional outbox: a job is written in the same transaction as the change that causes it.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("queue", sa.String(20), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("available_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_jobs_status_available", "status", "available_at"),
+)
+
+# One row per scheduled sweep slot: however many workers race for a slot, one wins it.
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("slot", sa.BigInteger, primary_key=True),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("purged", sa.JSON),
 )

@@ -13,7 +13,7 @@ from satchel.domain.sharing import ShareTerms
 from satchel.services.accounts import utcnow
 from satchel.web.api.multipart import stream_parts
 from satchel.web.api.schemas import FileDetailsOut, FileOut, Page, RenameIn, ShareOut, UploadOut
-from satchel.web.downloads import send_file
+from satchel.web.downloads import send_file, send_thumbnail
 from satchel.web.security import ApiUser, ServicesDep
 from satchel.web.urls import base_url
 
@@ -105,4 +105,11 @@ async def delete_file(file_id: str, user: ApiUser, services: ServicesDep) -> Res
 @router.get("/{file_id}/content", summary="Download your own file (does not count against shares)")
 async def file_content(file_id: str, request: Request, user: ApiUser, services: ServicesDep) -> Response:
     file = await services.files.owned(user, file_id)
+    file.ensure_downloadable(scan_required=False)  # owners may fetch unscanned files, never infected ones
     return await send_file(request, services.storage, file, presign=services.settings.storage_presign)
+
+
+@router.get("/{file_id}/thumbnail", summary="A small WebP preview of an image file")
+async def file_thumbnail(file_id: str, user: ApiUser, services: ServicesDep) -> Response:
+    file = await services.files.owned(user, file_id)
+    return await send_thumbnail(services.storage, file)

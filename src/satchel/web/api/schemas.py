@@ -41,10 +41,13 @@ class FileOut(BaseModel):
     content_type: str
     sha256: str
     created_at: datetime
+    scan_status: str = Field(description="unscanned, pending, clean, infected or failed")
+    has_thumbnail: bool
 
     @classmethod
     def of(cls, file: StoredFile) -> FileOut:
-        return cls(**{name: getattr(file, name) for name in cls.model_fields})
+        fields = {name: getattr(file, name) for name in cls.model_fields if name != "has_thumbnail"}
+        return cls(**fields, has_thumbnail=file.thumbnail_key is not None)  # derived, not stored
 
 
 class ShareOut(BaseModel):
@@ -91,6 +94,8 @@ class ShareIn(BaseModel):
     max_downloads: int | None = Field(None, ge=1, le=1_000_000)
     password: str | None = Field(None, max_length=1024)
     note: str | None = Field(None, max_length=1000)
+    notify: list[str] = Field(default_factory=list, max_length=20, description="emails to send the link to")
+    delete_files_when_done: bool = Field(False, description="delete the files once the link has ended")
 
 
 class TokenIn(BaseModel):

@@ -1,0 +1,44 @@
+"""Notifications: what Satchel tells whom, by mail. Plain text and HTML, from plain Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+
+@dataclass(frozen=True)
+class Notice:
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+
+
+def _html(paragraphs: list[str], link: str | None = None, label: str = "") -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if link:
+        body += f'<p><a href="{escape(link, quote=True)}">{escape(label)}</a></p>'
+    return f'<!doctype html><html><body style="font-family:sans-serif">{body}</body></html>'
+
+
+def share_invitation(recipient: str, sender: str, url: str, file_names: list[str], note: str | None) -> Notice:
+    files = ", ".join(file_names[:5]) + (f" and {len(file_names) - 5} more" if len(file_names) > 5 else "")
+    lines = [f"{sender} shared {files} with you."]
+    if note:
+        lines.append(f"Their note: {note}")
+    text = "\n\n".join([*lines, f"Download: {url}"]) + "\n"
+    return Notice((recipient,), f"{sender} shared files with you", text, _html(lines, url, "Open the shared files"))
+
+
+def first_download(owner: str, url: str, file_names: list[str]) -> Notice:
+    lines = [f"Your link to {', '.join(file_names[:5])} was downloaded for the first time."]
+    text = "\n\n".join([*lines, f"Link: {url}"]) + "\n"
+    return Notice((owner,), "Your shared files were downloaded", text, _html(lines, url, "See the link"))
+
+
+def quarantined(owner: str, file_name: str, signature: str) -> Notice:
+    lines = [
+        f"The file {file_name} you uploaded contains malware ({signature}).",
+        "It is quarantined: nobody can download it, through any link. Delete it from your files.",
+    ]
+    return Notice((owner,), f"Malware found in {file_name}", "\n\n".join(lines) + "\n", _html(lines))

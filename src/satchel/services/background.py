@@ -1,0 +1,124 @@
+"""The work done outside requests: virus scans, thumbnails, mail. Each is idempotent for its job id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from satchel.domain import notifications
+from satchel.domain.errors import InvalidInput
+from satchel.domain.files import CLEAN, INFECTED, PENDING, StoredFile
+from satchel.domain.notifications import Notice
+from satchel.ports import Mailer, Message, ObjectStore, Scanner, Thumbnailer, UnitOfWorkFactory
+
+log = logging.getLogger("satchel.jobs")
+THUMBNAIL_MAX_BYTES = 40 * 1024 * 1024  # larger images are not worth decoding for a preview
+
+
+class Background:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        store: ObjectStore,
+        mailer: Mailer,
+        *,
+        scanner: Scanner | None,
+        thumbnailer: Thumbnailer,
+        base_url: str,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._mailer = mailer
+        self._scanner = scanner
+        self._thumbnailer = thumbnailer
+        self._base_url = base_url.rstrip("/")
+
+    async def _file(self, file_id: str) -> StoredFile | None:
+        async with self._uow() as uow:
+            return await uow.files.get(file_id)
+
+    async def scan(self, job_id: str, file_id: str) -> str:
+        """Stream the file through the scanner; quarantine it and tell its owner if it is infected."""
+        file = await self._file(file_id)
+        if file is None or file.scan_status != PENDING:
+            return "skipped"  # deleted since, or already decided by an earlier run of this job
+        if self._scanner is None:
+            raise InvalidInput("A scan job ran, but CLAMAV_URL is not set.")
+        found = await self._scanner.scan(self._store.get_stream(file.storage_key))
+        async with self._uow() as uow:
+            await uow.files.set_scan_status(file.id, INFECTED if found else CLEAN)
+            if found:
+                owner = await uow.users.get(file.owner_id)
+                if owner:
+                    payload = {"notice": "quarantined", "file_id": file.id, "signature": found}
+                    await uow.jobs.add("mail", payload, queue="mail")
+            await uow.commit()
+        log.info("scan.done", extra={"job_id": job_id, "file_id": file.id, "infected": bool(found)})
+        return INFECTED if found else CLEAN
+
+    async def thumbnail(self, job_id: str, file_id: str) -> str:
+        file = await self._file(file_id)
+        if file is None or file.thumbnail_key or file.size > THUMBNAIL_MAX_BYTES:
+            return "skipped"
+        data = b"".join([chunk async for chunk in self._store.get_stream(file.storage_key)])
+        preview = await self._thumbnailer.thumbnail(data)
+        if preview is None:
+            return "not an image"
+        key = f"thumbnails/{file.id}.webp"  # the same key on a rerun: writing it twice changes nothing
+
+        async def one_chunk() -> Any:
+            yield preview
+
+        await self._store.put_stream(key, one_chunk(), content_type="image/webp")
+        async with self._uow() as uow:
+            await uow.files.set_thumbnail(file.id, key)
+            await uow.commit()
+        return "made"
+
+    async def mail(self, job_id: str, payload: dict[str, Any]) -> str:
+        notice = await self._compose(payload)
+        if notice is None:
+            return "skipped"
+        message = Message(
+            to=notice.to, subject=notice.subject, text=notice.text, html=notice.html,
+            headers={"Message-ID": f"<{job_id}@satchel>"},  # a rerun sends the same id: receivers can drop it
+        )  # fmt: skip
+        await asyncio.to_thread(self._mailer.send, message)
+        return "sent"
+
+    async def _compose(self, payload: dict[str, Any]) -> Notice | None:
+        kind = payload.get("notice")
+        async with self._uow() as uow:
+            if kind == "quarantined":
+                file = await uow.files.get(payload["file_id"])
+                owner = await uow.users.get(file.owner_id) if file else None
+                if file is None or owner is None:
+                    return None
+                return notifications.quarantined(owner.email, file.name, payload["signature"])
+            share = await uow.shares.get(int(payload["share_id"]))
+            if share is None:
+                return None
+            owner = await uow.users.get(share.owner_id)
+            names = [f.name for f in await uow.files.get_many(share.file_ids)]
+        if owner is None:
+            return None
+        if kind == "share_invitation":
+            url = f"{self._base_url}/s/{share.token}"
+            return notifications.share_invitation(payload["recipient"], owner.email, url, names, share.note)
+        if kind == "first_download":
+            return notifications.first_download(owner.email, f"{self._base_url}/shares/{share.id}", names)
+        raise InvalidInput(f"Unknown notice {kind!r}.")
+
+
+Handler = Callable[[str, dict[str, Any]], Any]
+
+
+def handlers(background: Background) -> dict[str, Handler]:
+    """Job kind -> the use case that does it."""
+    return {
+        "scan": lambda job_id, p: background.scan(job_id, p["file_id"]),
+        "thumbnail": lambda job_id, p: background.thumbnail(job_id, p["file_id"]),
+        "mail": background.mail,
+    }

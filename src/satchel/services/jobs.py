@@ -1,0 +1,30 @@
+"""Jobs as operators see them: what ran, what failed, and running a failed one again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from satchel.domain.errors import NotFound
+from satchel.ports import Job, UnitOfWorkFactory
+
+
+class JobsAdmin:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def recent(self, *, status: str | None = None, limit: int = 50) -> list[Job]:
+        async with self._uow() as uow:
+            return await uow.jobs.recent(status=status, limit=limit)
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, queue: str) -> str:
+        async with self._uow() as uow:
+            job_id = await uow.jobs.add(kind, payload, queue=queue)
+            await uow.commit()
+        return job_id
+
+    async def retry(self, job_id: str) -> None:
+        """Put a failed job back in the outbox with a fresh set of attempts."""
+        async with self._uow() as uow:
+            if not await uow.jobs.retry(job_id):
+                raise NotFound(f"No failed job {job_id}.")
+            await uow.commit()
