@@ -53,22 +53,30 @@ def dev(args: list[str]) -> int:
     os.execv(venv_tool("satchel"), [venv_tool("satchel"), "dev", *args])
 
 
-def ensure_browser() -> None:
-    """The browser tests drive the system's Chromium; install it where we may (root with apt)."""
-    if Path("/usr/bin/chromium").exists():
-        return
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/usr/bin/apt-get").exists():
-        print("tasks: installing chromium for the browser tests", flush=True)
+SYSTEM_PARTS = {  # real parts some tests drive, that only the system's package manager has
+    "/usr/bin/chromium": ("chromium", "the browser tests"),
+    "/usr/sbin/clamd": ("clamav-daemon", "the virus-scan tests"),
+}
+
+
+def ensure_system_parts() -> None:
+    """Install Chromium and ClamAV where we may (root with apt); elsewhere their tests are skipped."""
+    missing = {path: spec for path, spec in SYSTEM_PARTS.items() if not Path(path).exists()}
+    can_install = hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/usr/bin/apt-get").exists()
+    if missing and can_install:
+        packages = [package for package, _ in missing.values()]
+        print(f"tasks: installing {', '.join(packages)}", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
-    if not Path("/usr/bin/chromium").exists():
-        print("tasks: no /usr/bin/chromium; the browser tests will be skipped (install Chromium to run them)")
+        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=False, env=env)
+    for path, (package, tests) in SYSTEM_PARTS.items():
+        if not Path(path).exists():
+            print(f"tasks: {path} is missing, so {tests} will be skipped (install {package} to run them)")
 
 
 def test(args: list[str]) -> int:
     ensure_env()
-    ensure_browser()
+    ensure_system_parts()
     checks = [
         ["ruff", "check", "src", "tests", "bench", "tasks.py"],
         ["ruff", "format", "--check", "src", "tests", "bench", "tasks.py"],

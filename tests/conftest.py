@@ -25,6 +25,7 @@ from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support import clamd as clamd_support
 from support.moto import MotoServer
 
 
@@ -122,6 +123,19 @@ def amqp_url() -> str:
 def moto_server() -> Iterator[MotoServer]:
     """A local S3-compatible server over HTTP, in its own process."""
     server = MotoServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clamd_support.Clamd]:
+    """A real clamd that detects the test signature; CI must have it, elsewhere it may be missing."""
+    if not clamd_support.available():
+        if os.environ.get("CI"):
+            pytest.fail("clamd is not installed (apt-get install clamav-daemon)")
+        pytest.skip("clamd is not installed; install clamav-daemon to run the virus-scan tests")
+    server = clamd_support.Clamd(tmp_path_factory.mktemp("clamd"), free_port())
     server.start()
     yield server
     server.stop()

@@ -23,6 +23,7 @@ from satchel.services.expiry import Expiry
 from satchel.services.files import Files
 from satchel.services.jobs import JobsAdmin
 from satchel.services.sharing import Sharing
+from satchel.services.storage_check import StorageCheck
 from satchel.settings import Settings
 
 
@@ -41,6 +42,7 @@ class Services:
     sharing: Sharing = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
+    storage_check: StorageCheck = field(init=False)
     background: Background = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +63,7 @@ class Services:
         self.sharing = Sharing(uow, passwords, limiter, max_days=s.share_max_days, scan_required=s.scan_required)
         self.expiry = Expiry(uow, self.storage)
         self.jobs = JobsAdmin(uow)
+        self.storage_check = StorageCheck(uow, self.storage)
         self.background = Background(
             uow, self.storage, self.mailer,
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,

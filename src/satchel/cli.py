@@ -255,6 +255,54 @@ def tokens_create(email: str, name: Annotated[str, typer.Option(help="What the t
     typer.echo(new.secret)
 
 
+storage_app = typer.Typer(help="Check the object store against the database.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
+
+
+@storage_app.command("verify")
+def storage_verify(
+    fix: Annotated[bool, typer.Option("--fix", help="Delete orphaned objects (older than an hour).")] = False,
+    deep: Annotated[bool, typer.Option("--deep", help="Also recompute every file's SHA-256.")] = False,
+) -> None:
+    """Orphaned objects, files whose bytes are missing, size and (--deep) checksum mismatches."""
+    from satchel.runtime.progress import reporter
+
+    with reporter("verify") as progress:
+        report = _run(lambda s: s.storage_check.verify(deep=deep, fix=fix, progress=progress))
+    from satchel.runtime.logging import get_logger
+
+    get_logger("satchel.storage").info(
+        "storage.verified", checked=report.checked, orphans=report.orphans, missing=report.missing,
+        mismatched=report.mismatched, removed=report.removed,
+    )  # fmt: skip
+    unresolved = report.missing or report.mismatched or (report.orphans and not fix)
+    if unresolved:
+        raise typer.Exit(1)
+
+
+@app.command()
+def shell() -> None:
+    """A Python prompt with `settings`, `services` and `run(coroutine)`, in this release and environment."""
+    import code
+
+    settings = _settings("admin")
+    from satchel.bootstrap import open_services
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    services = open_services(settings, pooled=False)
+    banner = (
+        f"Satchel {__version__} (release {settings.release_id}) shell\n"
+        "  settings, services      e.g. run(services.accounts.users())\n"
+        "  run(coroutine)          runs it to completion and returns its result"
+    )
+    try:
+        code.interact(banner=banner, local={"settings": settings, "services": services, "run": loop.run_until_complete})
+    finally:
+        loop.run_until_complete(services.close())
+        loop.close()
+
+
 def main() -> None:
     app(prog_name="satchel")
 

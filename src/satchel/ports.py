@@ -41,6 +41,13 @@ class StoredObject:
     size: int
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime
+
+
 class ObjectStore(Probe, Protocol):
     """Where file bytes live: a local folder, S3, or memory."""
 
@@ -57,6 +64,9 @@ class ObjectStore(Probe, Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
+
+    def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix``, in pages, without loading the whole listing."""
 
     def local_path(self, key: str) -> Path | None:
         """The object's path when it is a local file the web server can send itself."""
@@ -120,6 +130,8 @@ class FileRepository(Protocol):
     async def set_thumbnail(self, file_id: str, key: str) -> None: ...
     async def all_keys(self) -> dict[str, tuple[str, int, str]]:
         """Every stored object's key, with its file id, size and sha256 (for storage checks)."""
+
+    async def thumbnail_keys(self) -> set[str]: ...
 
 
 class ShareRepository(Protocol):

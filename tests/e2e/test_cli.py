@@ -113,3 +113,64 @@ def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, st
     finally:
         web.stop()
     assert "ops@example.test\tuser\tdisabled" in run_satchel("users", "list", env=base_env).stdout
+
+
+def test_purge_expired_is_a_one_off_command_with_a_dry_run(base_env: dict[str, str], own_database: str) -> None:
+    import json
+
+    import httpx
+
+    from support.processes import SatchelProcess, create_account
+
+    env = {**base_env, "DATABASE_URL": own_database}
+    token = create_account(env, "purger@example.test")
+    web = SatchelProcess("web", env=env)
+    try:
+        url = f"http://127.0.0.1:{env['PORT']}"
+        web.wait_http(f"{url}/healthz")
+        auth = {"Authorization": f"Bearer {token}"}
+        file_id = httpx.put(f"{url}/api/files/old.txt", content=b"old", headers=auth, params={"share": "false"}).json()[
+            "file"
+        ]["id"]
+        share = httpx.post(
+            f"{url}/api/shares", json={"file_ids": [file_id], "delete_files_when_done": True}, headers=auth
+        ).json()
+        httpx.delete(f"{url}/api/shares/{share['id']}", headers=auth)  # revoked: the link has ended
+    finally:
+        web.stop()
+
+    def purge(*flags: str) -> dict[str, object]:
+        result = run_satchel("purge-expired", *flags, env=env)
+        assert result.returncode == 0, result.stderr
+        return next(json.loads(line) for line in result.stdout.splitlines() if '"purge.done"' in line)
+
+    dry = purge("--dry-run")
+    assert dry["shares"] == 1 and dry["files"] == 1
+    done = purge()
+    assert done["shares"] == 1 and done["files"] == 1 and done["freed_bytes"] == 3
+    assert purge()["shares"] == 0, "a second run finds nothing"
+    objects = [p for p in (Path(env["STORAGE_URL"].removeprefix("file://"))).rglob("*") if p.is_file()]
+    assert objects == []
+
+
+def test_storage_verify_removes_old_orphans_but_not_uploads_in_flight(base_env: dict[str, str], own_database: str) -> None:
+    import os
+    import time
+
+    env = {**base_env, "DATABASE_URL": own_database}
+    root = Path(env["STORAGE_URL"].removeprefix("file://"))
+    orphan = root / "files" / "2020" / "01" / "orphan"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"nobody's")
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    fresh = root / "files" / "2020" / "01" / "in-flight"
+    fresh.write_bytes(b"an upload about to be recorded")
+
+    found = run_satchel("storage", "verify", env=env)
+    assert found.returncode == 1 and "files/2020/01/orphan" in found.stdout
+    assert "in-flight" not in found.stdout, "young objects may belong to an upload in progress"
+    fixed = run_satchel("storage", "verify", "--fix", env=env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert not orphan.exists() and fresh.exists()
+    assert run_satchel("storage", "verify", "--deep", env=env).returncode == 0

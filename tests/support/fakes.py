@@ -259,6 +259,9 @@ class FakeFiles:
     async def all_keys(self) -> dict[str, tuple[str, int, str]]:
         return {f.storage_key: (f.id, f.size, f.sha256) for f in self._t.files.values()}
 
+    async def thumbnail_keys(self) -> set[str]:
+        return {f.thumbnail_key for f in self._t.files.values() if f.thumbnail_key}
+
 
 class FakeShares:
     def __init__(self, tables: Tables) -> None:

@@ -19,7 +19,7 @@ from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 from satchel.adapters.resilience import Guard
-from satchel.ports import StoredObject
+from satchel.ports import ObjectInfo, StoredObject
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore as Backend
@@ -98,6 +98,11 @@ class ObstoreStorage:
                 await obstore.delete_async(self._backend, key)
 
         await self._guard.call(delete)
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        async for page in obstore.list(self._backend, prefix=prefix, chunk_size=1000):
+            for meta in page:
+                yield ObjectInfo(key=meta["path"], size=meta["size"], modified=meta["last_modified"])
 
     def local_path(self, key: str) -> Path | None:
         return None if self._root is None else self._root / key

@@ -129,7 +129,7 @@ class Relay:
             await conn.execute(
                 sa.update(sweeps).where(sweeps.c.slot == slot).values(finished_at=sa.func.now(), purged=purged)
             )
-        log.info("sweep.done", slot=slot, **purged)
+        log.info("sweep.done", slot=slot, worker=self.name, **purged)
         return True
 
     async def run(self, should_stop: Any) -> None:

@@ -183,6 +183,10 @@ class SqlFiles:
     async def set_thumbnail(self, file_id: str, key: str) -> None:
         await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(thumbnail_key=key))
 
+    async def thumbnail_keys(self) -> set[str]:
+        rows = await self.conn.execute(sa.select(files.c.thumbnail_key).where(files.c.thumbnail_key.is_not(None)))
+        return {r.thumbnail_key for r in rows}
+
     async def all_keys(self) -> dict[str, tuple[str, int, str]]:
         rows = await self.conn.execute(sa.select(files.c.storage_key, files.c.id, files.c.size, files.c.sha256))
         return {r.storage_key: (r.id, r.size, r.sha256) for r in rows}

@@ -1,0 +1,72 @@
+"""Storage verification: do the database and the object store agree? (`satchel storage verify`)"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from satchel.ports import ObjectInfo, ObjectStore, UnitOfWorkFactory
+from satchel.services.accounts import utcnow
+
+PREFIXES = ("files/", "thumbnails/")
+# An upload stores its bytes a moment before its row: younger objects are not orphans yet.
+ORPHAN_GRACE = timedelta(hours=1)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class StorageReport:
+    checked: int = 0
+    orphans: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.orphans or self.missing or self.mismatched)
+
+
+class StorageCheck:
+    def __init__(self, uow: UnitOfWorkFactory, store: ObjectStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._uow = uow
+        self._store = store
+        self._clock = clock
+
+    async def verify(self, *, deep: bool = False, fix: bool = False, progress: Progress | None = None) -> StorageReport:
+        """Orphaned objects, rows whose bytes are missing, and (with ``deep``) checksum mismatches."""
+        report = StorageReport()
+        tell = progress or (lambda *_: None)
+        async with self._uow() as uow:
+            expected = await uow.files.all_keys()
+            thumbnails = await uow.files.thumbnail_keys()
+        stored: dict[str, ObjectInfo] = {}
+        for prefix in PREFIXES:
+            async for info in self._store.list_objects(prefix):
+                stored[info.key] = info
+        cutoff = self._clock() - ORPHAN_GRACE
+        for key, info in stored.items():
+            if key not in expected and key not in thumbnails and info.modified < cutoff:
+                report.orphans.append(key)
+        for done, (key, (file_id, size, sha256)) in enumerate(sorted(expected.items()), start=1):
+            tell("files", done, len(expected))
+            report.checked += 1
+            found = stored.get(key)
+            if found is None:
+                report.missing.append(file_id)
+            elif found.size != size or (deep and await self._sha256(key) != sha256):
+                report.mismatched.append(file_id)
+        if fix:
+            for key in report.orphans:
+                await self._store.delete(key)
+                report.removed.append(key)
+        return report
+
+    async def _sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        async for chunk in self._store.get_stream(key):
+            digest.update(chunk)
+        return digest.hexdigest()
