@@ -148,7 +148,7 @@ class ShareRepository(Protocol):
     async def take_download(self, share_id: int, now: datetime) -> int | None:
         """Count one download if the share is still open, in one atomic statement; the new count, or None."""
 
-    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
+    async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
         """Shares that can no longer be used: expired, revoked or out of downloads."""
 
     async def delete(self, share_id: int) -> None: ...

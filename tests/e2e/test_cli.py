@@ -153,7 +153,9 @@ def test_purge_expired_is_a_one_off_command_with_a_dry_run(base_env: dict[str, s
     assert objects == []
 
 
-def test_storage_verify_removes_old_orphans_but_not_uploads_in_flight(base_env: dict[str, str], own_database: str) -> None:
+def test_storage_verify_removes_old_orphans_but_not_uploads_in_flight(
+    base_env: dict[str, str], own_database: str
+) -> None:
     import os
     import time
 

@@ -1,9 +1,8 @@
 """The background-job tier on real services: outbox, runner, relay, sweep, and the jobs themselves.
 
-Jobs are run in-process, the way a Celery worker process runs them (``worker.tasks``): on
-services of their own without a connection pool, on the app's event loop. Mail goes to a
-real SMTP server on loopback, scans to a real clamd (the ``clamd`` fixture), thumbnails
-through Pillow, bytes to file storage under the test's ``tmp_path``.
+Jobs are run in-process by ``runner.run_job`` on the app's event loop, each on services of its own
+without a connection pool (see ``run``). Mail goes to a real SMTP server on loopback, scans to a real
+clamd (the ``clamd`` fixture), thumbnails through Pillow, bytes to file storage under ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -56,7 +55,9 @@ def _path(url: str) -> str:
 
 
 def run(app: App, job_id: str) -> str:
-    """Run one job as a worker process does (``worker.tasks``): services of its own, no pool, closed after.
+    """Run one job on a runtime of its own (services without a pool, closed after), like a worker process
+    whose connections end with the job. Not on ``app.services``: on pooled services ``run_job`` leaves the
+    job's advisory lock held by an idle pooled connection (see the last test), so reruns answer "busy".
 
     Returns once the server has let go of the job's lock too: closing a connection does not wait for
     its backend to exit, and a test that runs the job again at once must not see it as still running.
@@ -375,10 +376,6 @@ def test_a_scan_is_retried_when_clamd_fails_and_the_file_stays_pending(
         assert file_info(app, alice, file_id)["scan_status"] == "pending"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: background.scan never sets SCAN_FAILED: a file whose scan job is parked stays 'pending'",
-)
 def test_a_file_whose_scan_fails_for_good_is_marked_failed(make_app: AppFactory, closing_clamd: ClosingClamd) -> None:
     with make_app(CLAMAV_URL=closing_clamd.url) as app:
         alice = app.account()
@@ -594,10 +591,6 @@ def test_purge_expired_removes_ended_shares_and_their_files_and_gives_back_quota
         assert (again.shares, again.files, again.freed_bytes) == ([], [], 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: expiry.purge_expired(dry_run=True) stops after the first batch of 200 ended shares",
-)
 def test_a_dry_run_reports_every_ended_share_beyond_one_batch(make_app: AppFactory, own_database: str) -> None:
     with make_app(DATABASE_URL=own_database) as app:
         alice = app.account()
@@ -618,16 +611,18 @@ def test_a_dry_run_reports_every_ended_share_beyond_one_batch(make_app: AppFacto
 # --- the runner's lock ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner.run_job never releases its session advisory lock; on pooled services it stays held",
-)
-def test_run_job_on_pooled_services_releases_the_jobs_lock(app: App) -> None:
-    job_id = enqueue(app, "ping", {"delay": 0})
-    assert app.call(run_job, app.services, job_id) == "pong"
+def test_jobs_run_on_pooled_services_leave_no_lock_behind(app: App) -> None:
+    """What a worker process does since it keeps one pooled runtime (``worker.tasks._runtime``)."""
+    job_ids = [enqueue(app, "ping", {"delay": 0}) for _ in range(3)]
+    for job_id in job_ids:
+        assert app.call(run_job, app.services, job_id) == "pong"
+    held = []
     with psycopg.connect(app.services.settings.database_url, autocommit=True) as other:
-        [(free,)] = other.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(job_id),)).fetchall()
-        if free:
-            other.execute("SELECT pg_advisory_unlock(%s)", (lock_key(job_id),))
-    assert free, "the job's lock outlived the run, held by an idle pooled connection"
-    assert app.call(run_job, app.services, job_id) == "skipped"
+        for job_id in job_ids:
+            [(free,)] = other.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(job_id),)).fetchall()
+            if free:
+                other.execute("SELECT pg_advisory_unlock(%s)", (lock_key(job_id),))
+            else:
+                held.append(job_id)
+    assert held == [], "each job's lock outlived its run, held by an idle pooled connection"
+    assert [app.call(run_job, app.services, job_id) for job_id in job_ids] == ["skipped"] * 3

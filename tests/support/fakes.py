@@ -308,8 +308,8 @@ class FakeShares:
         share.download_count += 1
         return share.download_count
 
-    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
-        ended = [s for s in self._t.shares.values() if s.status(now) != "active"]
+    async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
+        ended = [s for s in self._t.shares.values() if s.status(now) != "active" and s.id > after_id]
         return [_copy(s) for s in sorted(ended, key=lambda s: s.id)[:limit]]
 
     async def delete(self, share_id: int) -> None:

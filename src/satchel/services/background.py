@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from satchel.domain import notifications
 from satchel.domain.errors import InvalidInput
-from satchel.domain.files import CLEAN, INFECTED, PENDING, StoredFile
+from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile
 from satchel.domain.notifications import Notice
 from satchel.ports import Mailer, Message, ObjectStore, Scanner, Thumbnailer, UnitOfWorkFactory
 
@@ -58,6 +59,14 @@ class Background:
         log.info("scan.done", extra={"job_id": job_id, "file_id": file.id, "infected": bool(found)})
         return INFECTED if found else CLEAN
 
+    async def scan_gave_up(self, file_id: str) -> None:
+        """The scan job is parked: record that the file could not be checked."""
+        async with self._uow() as uow:
+            file = await uow.files.get(file_id)
+            if file is not None and file.scan_status == PENDING:
+                await uow.files.set_scan_status(file_id, SCAN_FAILED)
+                await uow.commit()
+
     async def thumbnail(self, job_id: str, file_id: str) -> str:
         file = await self._file(file_id)
         if file is None or file.thumbnail_key or file.size > THUMBNAIL_MAX_BYTES:
@@ -98,8 +107,8 @@ class Background:
                     return None
                 return notifications.quarantined(owner.email, file.name, payload["signature"])
             share = await uow.shares.get(int(payload["share_id"]))
-            if share is None:
-                return None
+            if share is None or (kind == "share_invitation" and share.status(datetime.now(UTC)) != "active"):
+                return None  # gone, or ended before we could tell anyone about it
             owner = await uow.users.get(share.owner_id)
             names = [f.name for f in await uow.files.get_many(share.file_ids)]
         if owner is None:

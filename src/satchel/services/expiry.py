@@ -31,7 +31,8 @@ class Expiry:
         now = self._clock()
         while True:
             async with self._uow() as uow:
-                ended = [s for s in await uow.shares.ended(now, limit=BATCH) if s.id not in report.shares]
+                after = report.shares[-1] if report.shares else 0  # page by id: a dry run deletes nothing
+                ended = await uow.shares.ended(now, limit=BATCH, after_id=after)
                 if not ended:
                     return report
                 for share in ended:

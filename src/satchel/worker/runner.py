@@ -76,25 +76,36 @@ async def _claim(conn: AsyncConnection, job_id: str) -> Any:
 async def run_job(services: Services, job_id: str) -> str:
     """Run the job if nobody else is, record the outcome; returns what happened, for logs and tests."""
     engine = services.database.engine
+    key = lock_key(job_id)
     async with engine.connect() as lock_conn:
-        if not await lock_conn.scalar(sa.select(sa.func.pg_try_advisory_lock(lock_key(job_id)))):
+        if not await lock_conn.scalar(sa.select(sa.func.pg_try_advisory_lock(key))):
             return "busy"  # another worker is running it right now
         await lock_conn.commit()
-        async with engine.begin() as conn:
-            row = await _claim(conn, job_id)
-        if row is None:
-            return "skipped"
-        attempt = row.attempts + 1
-        log.info("job.started", job_id=job_id, kind=row.kind, attempt=attempt)
         try:
-            outcome = str(await job_handlers(services)[row.kind](job_id, dict(row.payload)))
-        except Exception as exc:
-            return await _failed(services, row, attempt, exc)
-        async with engine.begin() as conn:
-            done = {"status": "done", "finished_at": datetime.now(UTC), "last_error": None}
-            await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**done))
-        log.info("job.finished", job_id=job_id, kind=row.kind, outcome=outcome)
-        return outcome
+            return await _run_locked(services, job_id)
+        finally:
+            # Pooled connections outlive the job: the lock must be given back, not left to a disconnect.
+            await lock_conn.scalar(sa.select(sa.func.pg_advisory_unlock(key)))
+            await lock_conn.commit()
+
+
+async def _run_locked(services: Services, job_id: str) -> str:
+    engine = services.database.engine
+    async with engine.begin() as conn:
+        row = await _claim(conn, job_id)
+    if row is None:
+        return "skipped"
+    attempt = row.attempts + 1
+    log.info("job.started", job_id=job_id, kind=row.kind, attempt=attempt)
+    try:
+        outcome = str(await job_handlers(services)[row.kind](job_id, dict(row.payload)))
+    except Exception as exc:
+        return await _failed(services, row, attempt, exc)
+    async with engine.begin() as conn:
+        done = {"status": "done", "finished_at": datetime.now(UTC), "last_error": None}
+        await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**done))
+    log.info("job.finished", job_id=job_id, kind=row.kind, outcome=outcome)
+    return outcome
 
 
 async def _failed(services: Services, row: Any, attempt: int, exc: Exception) -> str:
@@ -103,6 +114,8 @@ async def _failed(services: Services, row: Any, attempt: int, exc: Exception) ->
     if attempt >= row.max_attempts:
         values: dict[str, Any] = {"status": "failed", "finished_at": now, "last_error": error}
         log.error("job.failed", job_id=row.id, kind=row.kind, attempt=attempt, error=error)
+        if row.kind == "scan":  # a file must not stay "pending" forever: say the scan could not finish
+            await services.background.scan_gave_up(row.payload["file_id"])
     else:
         values = {"status": "pending", "available_at": now + backoff(attempt), "last_error": error}
         log.warning("job.retrying", job_id=row.id, kind=row.kind, attempt=attempt, error=error)

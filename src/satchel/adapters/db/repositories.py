@@ -276,15 +276,16 @@ class SqlShares:
         )
         return None if count is None else int(count)
 
-    async def ended(self, now: datetime, *, limit: int) -> list[Share]:
+    async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
         query = (
             sa.select(shares, _FILE_IDS)
             .where(
+                shares.c.id > after_id,
                 sa.or_(
                     shares.c.revoked_at.is_not(None),
                     shares.c.expires_at <= now,
                     shares.c.download_count >= shares.c.max_downloads,
-                )
+                ),
             )
             .order_by(shares.c.id)
             .limit(limit)
