@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,29 +34,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support.memory import PeakRss  # noqa: E402
 from support.processes import SatchelProcess, create_account  # noqa: E402
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.parent, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            for child in self.parent.children(recursive=True):
-                try:
-                    self.peak = max(self.peak, child.memory_info().rss)
-                except psutil.Error:
-                    continue
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:

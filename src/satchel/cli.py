@@ -36,14 +36,19 @@ app.add_typer(tokens_app, name="tokens")
 EX_CONFIG = 78  # sysexits.h: configuration error
 
 
-def _settings(process: str) -> Settings:
+def _valid_settings(process: str) -> Settings:
     """Load and validate the settings, or exit with one line per problem and no traceback."""
     try:
-        settings = load_settings()
+        return load_settings()
     except ConfigError as exc:
         for line in exc.lines:
             typer.echo(f"satchel {process}: config error: {line}", err=True)
         raise typer.Exit(EX_CONFIG) from None
+
+
+def _settings(process: str) -> Settings:
+    """Valid settings, with this process's logging configured from them."""
+    settings = _valid_settings(process)
     from satchel.runtime.logging import configure_logging
 
     configure_logging(process=process, release=settings.release_id, level=settings.log_level, fmt=settings.log_format)
@@ -115,12 +120,7 @@ def migrate() -> None:
 @app.command()
 def config() -> None:
     """Print the effective configuration (secrets hidden) and where each value came from."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        for line in exc.lines:
-            typer.echo(f"satchel config: config error: {line}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
+    settings = _valid_settings("config")
     from satchel.settings import describe
 
     entries = list(describe(settings))

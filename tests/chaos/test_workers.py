@@ -40,6 +40,17 @@ def _ready(process: SatchelProcess) -> None:
     process.wait_for(lambda: any("ready" in line for line in process.lines), what="worker ready")
 
 
+def _start_job(worker: SatchelProcess, env: dict[str, str], delay: int) -> str:
+    """Enqueue a ping job of ``delay`` seconds and wait until ``worker`` has started it."""
+    published = run_satchel("jobs", "ping", "--delay", str(delay), "--wait", "0", env=env)
+    job_id: str = json.loads(published.stdout.splitlines()[-1])["job_id"]
+    worker.wait_for(
+        lambda: any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker._parsed()),
+        what=f"job {job_id} to start",
+    )
+    return job_id
+
+
 def _job(database_url: str, job_id: str) -> tuple[str, int]:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT status, attempts FROM jobs WHERE id = %s", [job_id]).fetchone()
@@ -57,12 +68,7 @@ def test_a_job_whose_worker_is_killed_is_completed_once_by_another(
     second = None
     try:
         _ready(first)
-        published = run_satchel("jobs", "ping", "--delay", "4", "--wait", "0", env=env)
-        job_id = json.loads(published.stdout.splitlines()[-1])["job_id"]
-        first.wait_for(
-            lambda: any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in first._parsed()),
-            what="the job to start on the first worker",
-        )
+        job_id = _start_job(first, env, delay=4)
         second = SatchelProcess("worker", "--concurrency", "1", env=env)
         _ready(second)
         os.killpg(first.process.pid, signal.SIGKILL)  # the worker, its pool and its relay, mid-job
@@ -143,3 +149,27 @@ def test_with_three_workers_exactly_one_sweep_runs_per_slot(base_env: dict[str, 
     assert sorted(e["slot"] for e in done) == [r[0] for r in rows], "one sweep per slot, whoever ran it"
     for earlier, later in itertools.pairwise(rows):
         assert earlier[2] <= later[1], "sweeps never overlap"
+
+
+def test_a_job_outliving_worker_grace_is_handed_back_and_finished_elsewhere(
+    base_env: dict[str, str], own_database: str
+) -> None:
+    env = {**_job_env(base_env, own_database, _redis_broker(base_env)), "WORKER_GRACE": "1"}
+    first = SatchelProcess("worker", "--concurrency", "1", env=env)
+    second = None
+    try:
+        _ready(first)
+        job_id = _start_job(first, env, delay=6)
+        stopped_at = time.monotonic()
+        first.signal(signal.SIGTERM)
+        code = first.wait(30)
+        assert time.monotonic() - stopped_at < 5, "the worker did not wait out the 6 s job: grace is 1 s"
+        assert code == 0
+        second = SatchelProcess("worker", "--concurrency", "1", env=env)
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        second.wait_for(lambda: client.get(f"satchel:ping:{job_id}") is not None, timeout=60, what="the rerun")
+        assert int(client.get(f"satchel:ping:{job_id}:effects")) == 1
+    finally:
+        first.stop()
+        if second:
+            second.stop()

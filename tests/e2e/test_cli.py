@@ -174,5 +174,22 @@ def test_storage_verify_removes_old_orphans_but_not_uploads_in_flight(
     assert "in-flight" not in found.stdout, "young objects may belong to an upload in progress"
     fixed = run_satchel("storage", "verify", "--fix", env=env)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert '"event": "storage.verified"' in fixed.stdout, "a JSON event, not a progress bar, when not on a terminal"
     assert not orphan.exists() and fresh.exists()
     assert run_satchel("storage", "verify", "--deep", env=env).returncode == 0
+
+
+def test_shell_has_settings_services_and_run(base_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    from support.processes import create_account
+
+    create_account(base_env, "shell@example.test")
+    script = "print(settings.release_id)\nprint([u.email for u in run(services.accounts.users())])\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "satchel", "shell"], input=script, env=base_env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert base_env["RELEASE_ID"] in result.stdout and "shell@example.test" in result.stdout

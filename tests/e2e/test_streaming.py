@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Iterator
 
 import httpx
-import psutil
 import pytest
 
+from support.memory import PeakRss
 from support.processes import SatchelProcess, create_account
 
 pytestmark = pytest.mark.timeout(600)
 GiB = 1024**3
 BLOCK = os.urandom(1024 * 1024)
 RSS_LIMIT = 200 * 1024 * 1024
-
-
-class PeakRss:
-    """Samples the resident memory of a process's children (the web workers) until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        self.parent = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            for child in self.parent.children(recursive=True):
-                try:
-                    self.peak = max(self.peak, child.memory_info().rss)
-                except psutil.Error:
-                    continue
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _body(digest: hashlib._Hash) -> Iterator[bytes]:
