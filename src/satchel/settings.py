@@ -144,11 +144,22 @@ class Settings(BaseSettings):
     default_quota_bytes: int = Field(50 * 1024**3, alias="SATCHEL_DEFAULT_QUOTA_BYTES", gt=0)
     signup_enabled: bool = Field(True, alias="SATCHEL_SIGNUP_ENABLED")
     share_max_days: int = Field(30, alias="SATCHEL_SHARE_MAX_DAYS", ge=1, le=3650)
+    share_default_days: int = Field(
+        7, alias="SATCHEL_SHARE_DEFAULT_DAYS", ge=1, le=3650, description="expiry of a link when none is asked"
+    )
     storage_presign: bool = Field(False, alias="SATCHEL_STORAGE_PRESIGN")
     scan_required: bool = Field(False, alias="SATCHEL_SCAN_REQUIRED")
     ready_timeout: float = Field(
         2.0, alias="SATCHEL_READY_TIMEOUT", gt=0, le=30, description="seconds each /readyz check may take"
     )
+
+    @field_validator("share_default_days")
+    @classmethod
+    def _default_within_max(cls, days: int, info: ValidationInfo) -> int:
+        maximum = info.data.get("share_max_days")
+        if maximum is not None and days > maximum:
+            raise ValueError(f"expected at most SATCHEL_SHARE_MAX_DAYS ({maximum}), found {days}")
+        return days
 
     @field_validator("scan_required")
     @classmethod

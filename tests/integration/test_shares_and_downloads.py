@@ -6,13 +6,13 @@ import hashlib
 import io
 import os
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from satchel.adapters.db.schema import shares
 
-from support.app import App
+from support.app import App, AppFactory
 
 
 def _path(url: str) -> str:
@@ -168,3 +168,14 @@ def test_share_terms_are_checked_against_the_server_limits(app: App) -> None:
     assert too_long.status_code == 422 and "at most 30 days" in too_long.json()["detail"]
     tokens = {app.share(alice, [file_id])["token"] for _ in range(5)}
     assert len(tokens) == 5 and all(len(t) >= 32 for t in tokens), "192 random bits each"
+
+
+def test_the_default_expiry_is_the_operators_choice(make_app: AppFactory) -> None:
+    with make_app(SATCHEL_SHARE_DEFAULT_DAYS="2") as app:
+        alice = app.account()
+        for share in (
+            app.upload(alice, "a.txt", b"a")["share"],
+            app.share(alice, [app.upload(alice, "b.txt", b"b", share="false")["file"]["id"]]),
+        ):
+            lifetime = datetime.fromisoformat(share["expires_at"]) - datetime.fromisoformat(share["created_at"])
+            assert abs(lifetime - timedelta(days=2)) < timedelta(minutes=1)

@@ -175,3 +175,9 @@ def test_required_scanning_is_reported_alongside_other_bad_values() -> None:
         load_settings(**{**VALID, "PORT": "eighty", "SATCHEL_SCAN_REQUIRED": "true"})
     names = [line.split(":")[0] for line in caught.value.lines]
     assert names == ["PORT", "SATCHEL_SCAN_REQUIRED"]
+
+
+def test_the_default_share_expiry_cannot_exceed_the_maximum() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**{**VALID, "SATCHEL_SHARE_MAX_DAYS": "5", "SATCHEL_SHARE_DEFAULT_DAYS": "7"})
+    assert caught.value.lines == ["SATCHEL_SHARE_DEFAULT_DAYS: expected at most SATCHEL_SHARE_MAX_DAYS (5), found 7"]

@@ -153,12 +153,17 @@ async def new_share_page(
     if not chosen:
         await flash(request, "Choose one or more files to share first.", "error")
         return _redirect("/files")
-    return await render(request, "share_new.html", files=chosen, expiry_choices=_expiry_choices(services))
+    default = services.settings.share_default_days * 24
+    return await render(
+        request, "share_new.html", files=chosen, expiry_choices=_expiry_choices(services), expires_in_hours=default
+    )
 
 
 def _expiry_choices(services: ServicesDep) -> list[tuple[str, int]]:
     max_hours = services.settings.share_max_days * 24
-    return [(label, hours) for label, hours in EXPIRY_CHOICES if hours <= max_hours] or [("1 hour", 1)]
+    default_days = services.settings.share_default_days
+    choices = dict(EXPIRY_CHOICES) | {f"{default_days} days" if default_days > 1 else "1 day": default_days * 24}
+    return sorted(((label, hours) for label, hours in choices.items() if hours <= max_hours), key=lambda c: c[1])
 
 
 @router.post("/shares", dependencies=[CsrfChecked])
@@ -167,7 +172,7 @@ async def create_share(
     user: PageUser,
     services: ServicesDep,
     file_id: Annotated[list[str], Form()],
-    expires_in_hours: Annotated[int, Form()] = 168,
+    expires_in_hours: Annotated[int | None, Form()] = None,
     max_downloads: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
@@ -177,7 +182,8 @@ async def create_share(
     try:
         limit = int(max_downloads) if max_downloads.strip() else None
         recipients = tuple(r.strip() for r in notify.replace(";", ",").replace("\n", ",").split(",") if r.strip())
-        terms = ShareTerms(timedelta(hours=expires_in_hours), limit, note, delete_files_when_done, recipients)
+        hours = expires_in_hours or services.settings.share_default_days * 24
+        terms = ShareTerms(timedelta(hours=hours), limit, note, delete_files_when_done, recipients)
         view = await services.sharing.create(user, file_id, terms, password=password or None)
     except (DomainError, ValueError) as exc:
         chosen = [await services.files.owned(user, i) for i in file_id[:100]]

@@ -45,7 +45,7 @@ async def put_file(
     user: ApiUser,
     services: ServicesDep,
     share: bool = True,
-    expires_in_hours: Annotated[float, Query(gt=0)] = 24 * 7,
+    expires_in_hours: Annotated[float | None, Query(gt=0, description="default SATCHEL_SHARE_DEFAULT_DAYS")] = None,
     max_downloads: Annotated[int | None, Query(ge=1)] = None,
 ) -> UploadOut:
     """`curl -T report.pdf -H "Authorization: Bearer $TOKEN" $URL/api/files/report.pdf`: the body streams
@@ -59,7 +59,9 @@ async def put_file(
     )
     link = None
     if share:
-        expires = min(timedelta(hours=expires_in_hours), timedelta(days=services.settings.share_max_days))
+        asked = timedelta(hours=expires_in_hours) if expires_in_hours else None
+        default = timedelta(days=services.settings.share_default_days)
+        expires = min(asked or default, timedelta(days=services.settings.share_max_days))
         view = await services.sharing.create(user, [stored.id], ShareTerms(expires, max_downloads))
         link = ShareOut.of(view, base_url(request), utcnow())
     return UploadOut(file=FileOut.of(stored), share=link)

@@ -90,7 +90,9 @@ class RenameIn(BaseModel):
 
 class ShareIn(BaseModel):
     file_ids: list[str] = Field(min_length=1, max_length=100)
-    expires_in_hours: float = Field(24 * 7, gt=0, description="capped by SATCHEL_SHARE_MAX_DAYS")
+    expires_in_hours: float | None = Field(
+        None, gt=0, description="default SATCHEL_SHARE_DEFAULT_DAYS, at most SATCHEL_SHARE_MAX_DAYS"
+    )
     max_downloads: int | None = Field(None, ge=1, le=1_000_000)
     password: str | None = Field(None, max_length=1024)
     note: str | None = Field(None, max_length=1000)

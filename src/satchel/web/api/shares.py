@@ -32,7 +32,9 @@ async def list_shares(
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Share one or several of your files")
 async def create_share(body: ShareIn, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
     terms = ShareTerms(
-        timedelta(hours=body.expires_in_hours), body.max_downloads, body.note,
+        timedelta(hours=body.expires_in_hours) if body.expires_in_hours
+        else timedelta(days=services.settings.share_default_days),
+        body.max_downloads, body.note,
         body.delete_files_when_done, tuple(body.notify),
     )  # fmt: skip
     view = await services.sharing.create(user, body.file_ids, terms, password=body.password or None)
