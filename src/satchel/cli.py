@@ -304,7 +304,16 @@ def shell() -> None:
 
 
 def main() -> None:
-    app(prog_name="satchel")
+    try:
+        app(prog_name="satchel")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if isinstance(stop.code, str):
+            typer.echo(stop.code, err=True)
+    from satchel.runtime.lifecycle import exit_now
+
+    exit_now(code)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,10 @@ class SatchelWorker(UvicornWorker):  # type: ignore[misc]
         # Leave a second for the lifespan shutdown before the arbiter's hard kill.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
 
+    def run(self) -> None:
+        super().run()
+        lifecycle.exit_now(0)  # skip interpreter teardown: see lifecycle.exit_now
+
     async def _serve(self) -> None:
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)

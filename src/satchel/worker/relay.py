@@ -178,3 +178,6 @@ def relay_main(parent_pid: int) -> None:
 
     asyncio.run(main())
     log.info("relay.stopped")
+    from satchel.runtime.lifecycle import exit_now
+
+    exit_now(0)
