@@ -13,6 +13,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,15 +50,24 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+@contextmanager
+def temporary_database(server: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on ``server``, dropped afterwards whatever still uses it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def fresh_database(postgres_server: str) -> Iterator[str]:
     """An empty database created for this session and dropped after it."""
-    name = f"satchel_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(postgres_server, name)
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(postgres_server, "satchel_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -68,16 +78,18 @@ def database_url(fresh_database: str) -> str:
 
 
 @pytest.fixture
+def empty_database(postgres_server: str) -> Iterator[str]:
+    """A database with no tables at all, for this test alone."""
+    with temporary_database(postgres_server, "satchel_empty") as url:
+        yield url
+
+
+@pytest.fixture
 def own_database(postgres_server: str) -> Iterator[str]:
     """A migrated database for this test alone: its outbox holds only this test's jobs."""
-    name = f"satchel_own_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(postgres_server, name)
-    migrate(url, "test")
-    yield url
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(postgres_server, "satchel_own") as url:
+        migrate(url, "test")
+        yield url
 
 
 @pytest.fixture(scope="session")

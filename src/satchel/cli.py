@@ -135,7 +135,8 @@ def jobs_ping(
     wait: Annotated[float, typer.Option(help="Seconds to wait for a worker to finish it; 0 = don't wait.")] = 30.0,
 ) -> None:
     """Put a ping job in the outbox and wait for a worker to run it: proves relay, broker and workers."""
-    job_id = _run(lambda s: s.jobs.enqueue("ping", {"delay": delay}, queue="default"))
+    settings = _settings("admin")
+    job_id = _run(lambda s: s.jobs.enqueue("ping", {"delay": delay}, queue="default"), settings)
     typer.echo(json.dumps({"job_id": job_id, "status": "pending"}))
     if wait <= 0:
         return
@@ -143,7 +144,7 @@ def jobs_ping(
 
     from satchel.worker.runner import PING_KEY
 
-    client = redis.Redis.from_url(load_settings().redis_url)
+    client = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         marker = client.get(PING_KEY.format(job_id=job_id))
@@ -190,9 +191,9 @@ def purge_expired(
     )
 
 
-def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+def _run(work: Callable[[Services], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run one use case against the backing services, then close them: a one-off admin process."""
-    settings = _settings("admin")
+    settings = settings or _settings("admin")
     from satchel.bootstrap import open_services
     from satchel.domain.errors import DomainError
 

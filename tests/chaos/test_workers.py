@@ -45,7 +45,7 @@ def _start_job(worker: SatchelProcess, env: dict[str, str], delay: int) -> str:
     published = run_satchel("jobs", "ping", "--delay", str(delay), "--wait", "0", env=env)
     job_id: str = json.loads(published.stdout.splitlines()[-1])["job_id"]
     worker.wait_for(
-        lambda: any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker._parsed()),
+        lambda: any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker.events_so_far()),
         what=f"job {job_id} to start",
     )
     return job_id

@@ -54,31 +54,19 @@ def test_version_shows_package_version_and_release(base_env: dict[str, str]) -> 
     assert result.stdout.strip() == "satchel 0.1.0 (release v42-abc)"
 
 
-def test_migrate_is_the_release_step_and_records_the_release(
-    base_env: dict[str, str], fresh_database: str, postgres_server: str
-) -> None:
-    import uuid
+def test_migrate_is_the_release_step_and_records_the_release(base_env: dict[str, str], empty_database: str) -> None:
+    import json
 
-    name = f"satchel_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = fresh_database.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        env = {**base_env, "DATABASE_URL": url, "RELEASE_ID": "r-one"}
-        first = run_satchel("migrate", env=env)
-        assert first.returncode == 0, first.stderr
-        second = run_satchel("migrate", env={**env, "RELEASE_ID": "r-two"})
-        assert second.returncode == 0, second.stderr
-        with psycopg.connect(url) as conn:
-            rows = conn.execute("SELECT release_id FROM releases ORDER BY id").fetchall()
-        assert [r[0] for r in rows] == ["r-one", "r-two"]
-        import json
-
-        done = [json.loads(line) for line in first.stdout.splitlines() if '"migrate.done"' in line]
-        assert done and done[0]["schema_before"] is None and done[0]["release"] == "r-one"
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-one"}
+    first = run_satchel("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    second = run_satchel("migrate", env={**env, "RELEASE_ID": "r-two"})
+    assert second.returncode == 0, second.stderr
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute("SELECT release_id FROM releases ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["r-one", "r-two"]
+    done = [json.loads(line) for line in first.stdout.splitlines() if '"migrate.done"' in line]
+    assert done and done[0]["schema_before"] is None and done[0]["release"] == "r-one"
 
 
 def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, str]) -> None:

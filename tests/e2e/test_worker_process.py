@@ -35,7 +35,7 @@ def worker(broker_env: dict[str, str]) -> Iterator[SatchelProcess]:
 
 
 def _started(worker: SatchelProcess, job_id: str) -> bool:
-    return any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker._parsed())
+    return any(e.get("event") == "job.started" and e.get("job_id") == job_id for e in worker.events_so_far())
 
 
 def _marker(env: dict[str, str], job_id: str) -> dict[str, object] | None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -13,17 +10,6 @@ import pytest
 from satchel.adapters.db.engine import Database
 from satchel.adapters.db.migrate import current_revision, head_revision, migrate
 from satchel.ports import ServiceUnavailable
-
-
-@pytest.fixture
-def empty_database(postgres_server: str) -> Iterator[str]:
-    """A database with no tables at all, dropped after the test."""
-    name = f"satchel_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def releases(url: str) -> list[tuple[str, str]]:

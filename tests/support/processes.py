@@ -60,13 +60,13 @@ class SatchelProcess:
         found: list[dict[str, Any]] = []
 
         def seen() -> bool:
-            found[:] = [e for e in self._parsed() if e.get("event") == event]
+            found[:] = [e for e in self.events_so_far() if e.get("event") == event]
             return bool(found)
 
         self.wait_for(seen, timeout, f"log event {event}")
         return found[0]
 
-    def _parsed(self) -> list[dict[str, Any]]:
+    def events_so_far(self) -> list[dict[str, Any]]:
         parsed = []
         for line in list(self.lines):
             try:

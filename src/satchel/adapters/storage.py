@@ -63,11 +63,17 @@ class ObstoreStorage:
                 attributes["Content-Type"] = content_type
             if filename:
                 attributes["Content-Disposition"] = content_disposition(filename)
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                size += len(chunk)
+                yield chunk
+
         # Parts in flight bound the memory an upload can take: 4 x 5 MiB, whatever the file size.
-        await obstore.put_async(self._backend, key, chunks, attributes=attributes or None, max_concurrency=4)
-        meta = await self.head(key)
-        assert meta is not None  # we just wrote it
-        return meta
+        await obstore.put_async(self._backend, key, counted(), attributes=attributes or None, max_concurrency=4)
+        return StoredObject(key=key, size=size)
 
     async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if end is None:

@@ -47,7 +47,7 @@ class Background:
             return "skipped"  # deleted since, or already decided by an earlier run of this job
         if self._scanner is None:
             raise InvalidInput("A scan job ran, but CLAMAV_URL is not set.")
-        found = await self._scanner.scan(self._store.get_stream(file.storage_key))
+        found = await self._scanner.scan(self._store.get_stream(file.storage_key, 0, file.size))
         async with self._uow() as uow:
             await uow.files.set_scan_status(file.id, INFECTED if found else CLEAN)
             if found:
@@ -71,7 +71,7 @@ class Background:
         file = await self._file(file_id)
         if file is None or file.thumbnail_key or file.size > THUMBNAIL_MAX_BYTES:
             return "skipped"
-        data = b"".join([chunk async for chunk in self._store.get_stream(file.storage_key)])
+        data = b"".join([chunk async for chunk in self._store.get_stream(file.storage_key, 0, file.size)])
         preview = await self._thumbnailer.thumbnail(data)
         if preview is None:
             return "not an image"

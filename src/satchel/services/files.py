@@ -175,8 +175,8 @@ class Files:
         file.name = name
         return file
 
-    async def delete(self, owner: User, file_id: str) -> None:
-        """Remove the record and give back the quota, then the bytes."""
+    async def delete(self, owner: User, file_id: str) -> StoredFile:
+        """Remove the record and give back the quota, then the bytes; returns what was deleted."""
         async with self._uow() as uow:
             file = _owned_by(owner, await uow.files.get(file_id))
             await uow.files.delete(file.id)
@@ -185,6 +185,7 @@ class Files:
         await self._store.delete(file.storage_key)
         if file.thumbnail_key:
             await self._store.delete(file.thumbnail_key)
+        return file
 
 
 def _owned_by(owner: User, file: StoredFile | None) -> StoredFile:

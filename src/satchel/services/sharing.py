@@ -99,9 +99,11 @@ class Sharing:
         return [ShareView(s, [files[i] for i in s.file_ids if i in files]) for s in shares]
 
     async def revoke(self, owner: User, share_id: int) -> None:
-        view = await self.owned(owner, share_id)
         async with self._uow() as uow:
-            await uow.shares.revoke(view.share.id, self._clock())
+            share = await uow.shares.get(share_id)
+            if share is None or share.owner_id != owner.id:
+                raise NotFound("No such share.")
+            await uow.shares.revoke(share.id, self._clock())
             await uow.commit()
 
     async def open(self, token: str) -> ShareView:

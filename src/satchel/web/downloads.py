@@ -79,7 +79,8 @@ async def send_file(request: Request, store: ObjectStore, file: StoredFile, *, p
         body = store.get_stream(file.storage_key, start, end)
         return StreamingResponse(body, status_code=206, media_type=file.content_type, headers=headers)
     headers["Content-Length"] = str(file.size)
-    return StreamingResponse(store.get_stream(file.storage_key), media_type=file.content_type, headers=headers)
+    body = store.get_stream(file.storage_key, 0, file.size)
+    return StreamingResponse(body, media_type=file.content_type, headers=headers)
 
 
 class _Sink(io.RawIOBase):
@@ -123,7 +124,7 @@ async def zip_stream(store: ObjectStore, files: list[StoredFile]) -> AsyncIterat
             info = zipfile.ZipInfo(name, date_time=_zip_time(file.created_at))
             info.file_size = file.size
             with archive.open(info, "w", force_zip64=file.size >= 2**31) as entry:
-                async for chunk in store.get_stream(file.storage_key):
+                async for chunk in store.get_stream(file.storage_key, 0, file.size):
                     entry.write(chunk)
                     if data := sink.take():
                         yield data

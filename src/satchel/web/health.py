@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from satchel import __version__
-from satchel.bootstrap import Services
 from satchel.runtime import lifecycle
 from satchel.services.readiness import check_readiness
+from satchel.web.security import ServicesDep
 
 router = APIRouter(tags=["operations"])
-
-
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @router.get("/healthz", summary="Liveness: the process is up")

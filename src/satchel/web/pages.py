@@ -127,8 +127,7 @@ async def rename_file(
 
 @router.post("/files/{file_id}/delete", dependencies=[CsrfChecked])
 async def delete_file(request: Request, file_id: str, user: PageUser, services: ServicesDep) -> Response:
-    file = await services.files.owned(user, file_id)
-    await services.files.delete(user, file_id)
+    file = await services.files.delete(user, file_id)
     await flash(request, f"Deleted {file.name}.")
     return _redirect("/files")
 

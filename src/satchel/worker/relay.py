@@ -17,6 +17,7 @@ import asyncio
 import os
 import socket
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -45,7 +46,7 @@ class Relay:
         self._last_recovery = 0.0
 
     async def publish_due(self) -> int:
-        republish = sa.func.now() - sa.text(f"interval '{int(self.settings.job_republish_after)} seconds'")
+        republish = sa.func.now() - timedelta(seconds=self.settings.job_republish_after)
         due = sa.or_(
             sa.and_(jobs.c.status == "pending", jobs.c.available_at <= sa.func.now()),
             sa.and_(jobs.c.status == "published", jobs.c.published_at < republish),

@@ -42,8 +42,13 @@ def _token(row: Any) -> ApiToken:
     )  # fmt: skip
 
 
+def _columns(row: Any) -> dict[str, Any]:
+    """A row's columns, without the window-function total that paged queries add."""
+    return {k: v for k, v in row._mapping.items() if k != "total"}
+
+
 def _file(row: Any) -> StoredFile:
-    return StoredFile(**row._mapping)
+    return StoredFile(**_columns(row))
 
 
 class SqlUsers:
@@ -165,7 +170,7 @@ class SqlFiles:
         )
         rows = (await self.conn.execute(query)).all()
         total = rows[0].total if rows else await self._count(owner_id)
-        return [StoredFile(**{k: v for k, v in r._mapping.items() if k != "total"}) for r in rows], total
+        return [_file(r) for r in rows], total
 
     async def _count(self, owner_id: int) -> int:
         count = await self.conn.scalar(sa.select(sa.func.count()).where(files.c.owner_id == owner_id))
@@ -201,7 +206,7 @@ _FILE_IDS = (
 
 
 def _share(row: Any) -> Share:
-    m = dict(row._mapping)
+    m = _columns(row)
     m["file_ids"] = list(m["file_ids"] or [])
     return Share(**m)
 
@@ -246,7 +251,7 @@ class SqlShares:
         )
         rows = (await self.conn.execute(query)).all()
         total = rows[0].total if rows else 0
-        return [_share_without_total(r) for r in rows], total
+        return [_share(r) for r in rows], total
 
     async def for_file(self, file_id: str) -> list[Share]:
         query = (
@@ -308,12 +313,6 @@ class SqlShares:
             )
         )
         return int(await self.conn.scalar(query) or 0)
-
-
-def _share_without_total(row: Any) -> Share:
-    m = {k: v for k, v in row._mapping.items() if k != "total"}
-    m["file_ids"] = list(m["file_ids"] or [])
-    return Share(**m)
 
 
 class SqlJobs:
