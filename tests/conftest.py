@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +37,21 @@ def _worker_index() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_dir() -> Iterator[Path]:
+    """Where this session's own servers keep their data: outside pytest's numbered temp folders,
+    which a second pytest session on the machine may clean away while this one still runs."""
+    path = Path(tempfile.mkdtemp(prefix="satchel-test-servers-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(server_dir: Path) -> Iterator[str]:
     """An admin URL of a PostgreSQL server: the one named by DATABASE_URL, or an embedded one."""
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), durable=False)
+    server = EmbeddedPostgres(server_dir / "postgres", durable=False)
     server.start()
     yield server.url
     server.stop()
@@ -93,14 +104,14 @@ def own_database(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(server_dir: Path) -> Iterator[str]:
     """A Redis database of this test session: REDIS_URL's server (db 1+worker), or an embedded one."""
     if url := os.environ.get("REDIS_URL"):
         url = urlunsplit(urlsplit(url)._replace(path=f"/{1 + _worker_index()}"))
         redis.Redis.from_url(url).flushdb()
         yield url
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False)
+    server = EmbeddedRedis(server_dir / "redis", durable=False)
     server.start()
     yield server.url
     server.stop()
@@ -141,13 +152,13 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture(scope="session")
-def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clamd_support.Clamd]:
+def clamd(server_dir: Path) -> Iterator[clamd_support.Clamd]:
     """A real clamd that detects the test signature; CI must have it, elsewhere it may be missing."""
     if not clamd_support.available():
         if os.environ.get("CI"):
             pytest.fail("clamd is not installed (apt-get install clamav-daemon)")
         pytest.skip("clamd is not installed; install clamav-daemon to run the virus-scan tests")
-    server = clamd_support.Clamd(tmp_path_factory.mktemp("clamd"), free_port())
+    server = clamd_support.Clamd(server_dir / "clamd", free_port())
     server.start()
     yield server
     server.stop()

@@ -179,7 +179,10 @@ def purge_expired(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go, remove nothing.")] = False,
 ) -> None:
     """Remove ended shares, and the files their owners asked to remove with them (for cron)."""
-    report = _run(lambda s: s.expiry.purge_expired(dry_run=dry_run))
+    from satchel.runtime.progress import reporter
+
+    with reporter("purge-expired") as progress:
+        report = _run(lambda s: s.expiry.purge_expired(dry_run=dry_run, progress=progress))
     from satchel.runtime.logging import get_logger
 
     get_logger("satchel.expiry").info(

@@ -86,3 +86,11 @@ def test_bound_context_variables_are_added(capfd: pytest.CaptureFixture[str]) ->
     assert inside["request_id"] == "abc"
     assert library["request_id"] == "abc"
     assert "request_id" not in after
+
+
+def test_share_tokens_never_reach_the_access_log() -> None:
+    from satchel.web.middleware import loggable_path
+
+    assert loggable_path("/s/Abc123-secret/files/f1") == "/s/{token}/files/f1"
+    assert loggable_path("/s/Abc123-secret") == "/s/{token}"
+    assert loggable_path("/shares/12") == "/shares/12"

@@ -25,9 +25,12 @@ class Expiry:
         self._store = store
         self._clock = clock
 
-    async def purge_expired(self, *, dry_run: bool = False) -> PurgeReport:
+    async def purge_expired(
+        self, *, dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None
+    ) -> PurgeReport:
         """Remove ended shares (expired, revoked, used up). Idempotent: a second run finds nothing to do."""
         report = PurgeReport()
+        tell = progress or (lambda *_: None)
         now = self._clock()
         while True:
             async with self._uow() as uow:
@@ -35,6 +38,7 @@ class Expiry:
                 ended = await uow.shares.ended(now, limit=BATCH, after_id=after)
                 if not ended:
                     return report
+                tell("shares", len(report.shares) + len(ended), len(report.shares) + len(ended))
                 for share in ended:
                     report.shares.append(share.id)
                     if share.delete_files_when_done:

@@ -14,6 +14,11 @@ from satchel.runtime.logging import get_logger
 
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SHARE_TOKEN = re.compile(r"^/s/[^/]+")  # a share link's token is its key: never write it to a log
+
+
+def loggable_path(path: str) -> str:
+    return _SHARE_TOKEN.sub("/s/{token}", path)
 
 
 class RequestContext:
@@ -45,7 +50,7 @@ class RequestContext:
                 log.info(
                     "http.request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=loggable_path(scope["path"]),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     client=(scope.get("client") or ("", 0))[0],
