@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     sweep_interval: int = Field(
         300, alias="SATCHEL_SWEEP_INTERVAL", ge=0, description="seconds between expiry sweeps; 0 = never"
     )
+    forwarded_allow_ips: str = Field(
+        "", alias="FORWARDED_ALLOW_IPS", description="proxies trusted to set X-Forwarded-*: IPs, comma-separated, or *"
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, alias="SATCHEL_MAX_HEADER_BYTES", ge=4096, le=1024**2, description="request head above this: 431"
+    )
+    body_timeout: float = Field(
+        60, alias="SATCHEL_BODY_TIMEOUT", gt=0, le=3600, description="seconds a request body may stall before it is cut"
+    )
 
     # Backing services (factor IV): each one is a URL, nothing else
     database_url: DatabaseUrl = Field(alias="DATABASE_URL", description="PostgreSQL")
@@ -120,6 +129,15 @@ class Settings(BaseSettings):
     storage_url: StorageUrl = Field(alias="STORAGE_URL", description="where file bytes live")
     email_url: EmailUrl = Field("console://", alias="EMAIL_URL", description="outgoing mail")
     clamav_url: ClamavUrl | None = Field(None, alias="CLAMAV_URL", description="virus scanner; unset = no scanning")
+    database_timeout: float = Field(
+        5, alias="SATCHEL_DATABASE_TIMEOUT", gt=0, le=300, description="seconds one database call may take"
+    )
+    redis_timeout: float = Field(
+        2, alias="SATCHEL_REDIS_TIMEOUT", gt=0, le=60, description="seconds one Redis call may take"
+    )
+    storage_timeout: float = Field(
+        30, alias="SATCHEL_STORAGE_TIMEOUT", gt=0, le=600, description="seconds one storage call (not a transfer) takes"
+    )
 
     # Object storage details for s3:// (the standard AWS variable names)
     aws_access_key_id: str | None = Field(None, alias="AWS_ACCESS_KEY_ID")
@@ -141,6 +159,15 @@ class Settings(BaseSettings):
     # Product knobs
     public_url: HttpUrl | None = Field(None, alias="SATCHEL_PUBLIC_URL", description="URL users reach Satchel at")
     max_upload_bytes: int = Field(10 * 1024**3, alias="SATCHEL_MAX_UPLOAD_BYTES", gt=0)
+    upload_chunk_bytes: int = Field(
+        50 * 1024**2,
+        alias="SATCHEL_UPLOAD_CHUNK_BYTES",
+        ge=64 * 1024,
+        description="browser PATCH size (under proxy caps)",
+    )
+    upload_expiry_hours: int = Field(
+        24, alias="SATCHEL_UPLOAD_EXPIRY_HOURS", ge=1, le=720, description="idle hours before an unfinished upload goes"
+    )
     default_quota_bytes: int = Field(50 * 1024**3, alias="SATCHEL_DEFAULT_QUOTA_BYTES", gt=0)
     signup_enabled: bool = Field(True, alias="SATCHEL_SIGNUP_ENABLED")
     share_max_days: int = Field(30, alias="SATCHEL_SHARE_MAX_DAYS", ge=1, le=3650)

@@ -13,7 +13,7 @@ import pytest
 
 from satchel.domain.accounts import AccountDisabled, QuotaExceeded, User
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
-from satchel.domain.files import StoredFile
+from satchel.domain.files import EmptyFile, StoredFile
 from satchel.services.files import Files, UploadTooLarge
 
 from support.fakes import FakeClock, FakeDatabase, FakeRateLimiter, InMemoryObjectStore
@@ -110,10 +110,12 @@ def test_upload_stores_the_bytes_under_a_generated_key_not_the_name(world: World
     assert world.upload(world.alice, "report.pdf").storage_key != file.storage_key
 
 
-def test_an_empty_file_can_be_uploaded(world: World) -> None:
-    file = world.upload(world.alice, "empty.txt", stream())
-    assert file.size == 0
-    assert file.sha256 == hashlib.sha256(b"").hexdigest()
+def test_an_empty_file_is_refused_and_leaves_nothing_behind(world: World) -> None:
+    with pytest.raises(EmptyFile):
+        world.upload(world.alice, "empty.txt", stream(b"", b""))
+    with pytest.raises(EmptyFile):
+        world.upload(world.alice, "empty.txt", Untouchable(), declared_size=0)
+    world.assert_nothing_stored()
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,10 @@ def clean_file_name(raw: str) -> str:
     return name
 
 
+class EmptyFile(InvalidInput):
+    """The file is empty: there is nothing to store or share."""
+
+
 class FileQuarantined(Forbidden):
     """This file was found to contain malware and is quarantined; it cannot be downloaded."""
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from satchel.domain.accounts import QuotaExceeded, User
 from satchel.domain.errors import InvalidInput, NotFound, TooLarge, TooManyAttempts
-from satchel.domain.files import PENDING, UNSCANNED, StoredFile, clean_file_name
+from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
 from satchel.ports import ObjectStore, RateLimiter, UnitOfWorkFactory
 from satchel.services.accounts import utcnow
@@ -104,8 +104,7 @@ class Files:
         too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
         meter = Meter(chunks, min(self._max_upload, owner.remaining_bytes), too_large)
         content_type = _content_type(name, content_type)
-        now = self._clock()
-        key = storage_key(now)
+        key = storage_key(self._clock())
         try:
             await self._store.put_stream(key, aiter(meter), content_type=content_type, filename=name)
         except BaseException as exc:
@@ -113,9 +112,20 @@ class Files:
             if meter.failure is not None and meter.failure is not exc:
                 raise meter.failure from None
             raise
+        if meter.size == 0:
+            await self._discard(key)
+            raise EmptyFile()
+        return await self.record(owner, name, key, size=meter.size, sha256=meter.sha256, content_type=content_type)
+
+    async def record(
+        self, owner: User, name: str, key: str, *, size: int, sha256: str, content_type: str
+    ) -> StoredFile:
+        """Record bytes already stored under ``key`` as the owner's file, with its follow-up jobs, in one
+        transaction. On any failure the bytes are removed: nothing of the upload is left behind."""
         record = StoredFile(
-            id=secrets.token_hex(16), owner_id=owner.id, name=name, size=meter.size, content_type=content_type,
-            sha256=meter.sha256, storage_key=key, created_at=now, scan_status=PENDING if self._scanning else UNSCANNED,
+            id=secrets.token_hex(16), owner_id=owner.id, name=name, size=size, content_type=content_type,
+            sha256=sha256, storage_key=key, created_at=self._clock(),
+            scan_status=PENDING if self._scanning else UNSCANNED,
         )  # fmt: skip
         try:
             async with self._uow() as uow:
@@ -143,6 +153,8 @@ class Files:
     def _check_size(self, owner: User, size: int) -> None:
         if size < 0:
             raise InvalidInput("The size cannot be negative.")
+        if size == 0:
+            raise EmptyFile()
         if size > self._max_upload:
             raise UploadTooLarge()
         owner.ensure_room_for(size)
