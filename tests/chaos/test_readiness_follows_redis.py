@@ -27,7 +27,16 @@ def test_readyz_turns_503_naming_redis_when_it_stops_and_200_when_it_returns(
         assert "redis" in body["detail"]
         assert httpx.get(f"{url}/healthz").status_code == 200, "alive, just not ready"
 
+        def redis_breaker() -> str:
+            breaker: str = httpx.get(f"{url}/readyz", timeout=10).json()["breakers"]["redis"]
+            return breaker
+
+        # Repeated failures open the circuit; /readyz shows it, so an operator sees Redis is no longer even tried.
+        process.wait_for(lambda: redis_breaker() == "open", timeout=15, what="an open Redis breaker in /readyz")
+
         owned_redis.start()  # same port: the process reconnects by itself
         process.wait_http(f"{url}/readyz", timeout=30)
+        process.wait_for(lambda: redis_breaker() == "closed", timeout=10, what="the Redis breaker closed again")
+        assert "breaker.opened" in {e.get("event") for e in process.events_so_far()}
     finally:
         process.stop()

@@ -79,3 +79,55 @@ def test_checks_run_concurrently() -> None:
     elapsed = time.monotonic() - started
     assert result.ready
     assert elapsed < 0.8, f"three 0.3s checks took {elapsed:.2f}s: they ran one after another"
+
+
+class SlowToCancel:
+    """A probe like a database driver's on a stalled server: it gives up by itself after ``gives_up_after``
+    (its guard's timeout), but cancelled, it would first wait a long time more."""
+
+    name = "database"
+
+    def __init__(self, gives_up_after: float) -> None:
+        self.gives_up_after = gives_up_after
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.sleep(self.gives_up_after)
+        except asyncio.CancelledError:
+            await asyncio.sleep(10)
+            raise
+        raise ServiceUnavailable("database", "no answer")
+
+
+def test_a_probe_slow_to_cancel_fails_its_check_on_time() -> None:
+    async def scenario() -> tuple[Readiness, float]:
+        started = time.monotonic()
+        result = await check_readiness([SlowToCancel(0.5), Healthy("redis")], timeout=0.1, draining=lambda: False)
+        took = time.monotonic() - started
+        await asyncio.sleep(0.6)  # the late probe ends by itself meanwhile
+        return result, took
+
+    result, took = asyncio.run(scenario())
+    assert result.checks == {"database": "no answer within 0.1s", "redis": OK}
+    assert took < 0.4, "readiness waited for the probe to give up"
+
+
+class BreakerView:
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+class Guarded(Healthy):
+    def __init__(self, name: str, state: str) -> None:
+        super().__init__(name)
+        self.guard = BreakerView(state)
+
+
+def test_each_services_circuit_breaker_state_is_reported_alongside_its_check() -> None:
+    result = check(
+        Guarded("database", "closed"),
+        Failing("redis", ServiceUnavailable("redis", "circuit open after repeated failures")),
+        Healthy("storage"),
+    )
+    assert result.checks["redis"] == "circuit open after repeated failures"
+    assert result.breakers == {"database": "closed"}, "services without a breaker are left out"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 
 import pytest
+import structlog
 
-from satchel.adapters.resilience import Guard
+from satchel.adapters.resilience import INTERRUPT_GRACE, Guard
 from satchel.ports import ServiceUnavailable
 
 
@@ -176,3 +179,106 @@ def test_a_full_bulkhead_refuses_without_opening_the_circuit() -> None:
     assert first == "done"
     assert isinstance(second, ServiceUnavailable) and "slots busy" in second.reason
     assert guard.state == "closed"
+
+
+class StuckDriverCall:
+    """A call like a database driver's on a stalled server: it waits forever for an answer and,
+    when cancelled, first waits ``cancel_delay`` seconds more (asking the server to cancel);
+    shutting its socket (the interrupt) makes it fail at once."""
+
+    def __init__(self, cancel_delay: float = 10.0) -> None:
+        self.cancel_delay = cancel_delay
+        self.socket_shut = asyncio.Event()
+
+    def shut_socket(self) -> bool:
+        self.socket_shut.set()
+        return True
+
+    async def __call__(self) -> str:
+        try:
+            await self.socket_shut.wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(self.cancel_delay)
+            raise
+        raise ConnectionResetError("server closed the connection unexpectedly")
+
+
+def elapsed(work: Callable[[], Awaitable[object]]) -> tuple[BaseException | None, float]:
+    async def timed() -> tuple[BaseException | None, float]:
+        started = time.monotonic()
+        try:
+            await work()
+        except BaseException as exc:
+            return exc, time.monotonic() - started
+        return None, time.monotonic() - started
+
+    return asyncio.run(timed())
+
+
+def test_an_interrupted_call_fails_at_its_timeout_without_waiting_for_a_slow_cancellation() -> None:
+    guard = Guard("db", timeout=0.2)
+    stuck = StuckDriverCall()
+    error, took = elapsed(lambda: guard.call(stuck, interrupt=stuck.shut_socket))
+    assert isinstance(error, ServiceUnavailable)
+    assert error.reason == "no answer within 0.2s"  # what the operator needs, not the driver's wording
+    assert took < 0.5
+
+
+def test_a_call_that_ignores_its_interrupt_is_cancelled_after_a_short_grace() -> None:
+    guard = Guard("db", timeout=0.1)
+    stuck = StuckDriverCall(cancel_delay=0)
+    error, took = elapsed(lambda: guard.call(stuck, interrupt=lambda: True))
+    assert isinstance(error, ServiceUnavailable) and "no answer" in error.reason
+    assert 0.1 + INTERRUPT_GRACE - 0.05 < took < 0.1 + INTERRUPT_GRACE + 0.3
+
+
+def test_when_there_is_nothing_to_interrupt_the_call_is_cancelled_at_its_timeout() -> None:
+    guard = Guard("db", timeout=0.1)
+    stuck = StuckDriverCall(cancel_delay=0)
+    error, took = elapsed(lambda: guard.call(stuck, interrupt=lambda: False))
+    assert isinstance(error, ServiceUnavailable)
+    assert took < 0.1 + INTERRUPT_GRACE / 2
+
+
+def test_a_failing_interrupt_does_not_stop_the_timeout() -> None:
+    def broken() -> bool:
+        raise RuntimeError("no socket")
+
+    guard = Guard("db", timeout=0.1)
+    error, took = elapsed(lambda: guard.call(StuckDriverCall(cancel_delay=0), interrupt=broken))
+    assert isinstance(error, ServiceUnavailable)
+    assert took < 0.4
+
+
+def test_is_outage_decides_which_errors_are_the_services_fault() -> None:
+    guard = Guard("db", failure_threshold=1, is_outage=lambda exc: "lost" in str(exc), clock=FakeClock())
+    with pytest.raises(KeyError):
+        call(guard, Operation(KeyError("bad input")))
+    assert guard.state == "closed", "the service answered: the request was the problem"
+    with pytest.raises(ServiceUnavailable):
+        call(guard, Operation(RuntimeError("connection lost")))
+    assert guard.state == "open"
+
+
+def test_a_returning_service_is_tried_again_within_seconds() -> None:
+    assert Guard("svc").reset_after <= 2, "recovery within 5 s needs the circuit to try again well before"
+
+
+def test_opening_and_closing_the_circuit_are_logged_for_operators() -> None:
+    clock = FakeClock()
+    guard = Guard("redis", failure_threshold=2, reset_after=1.0, clock=clock)
+    with structlog.testing.capture_logs() as events:
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailable):
+                call(guard, Operation(ConnectionRefusedError()))
+        clock.now += 1.0
+        call(guard, Operation())
+
+    breaker_events = [e for e in events if e["event"].startswith("breaker.")]
+    assert [e["event"] for e in breaker_events] == ["breaker.opened", "breaker.closed"], "once each, not per call"
+    opened, closed = breaker_events
+    assert opened["service"] == "redis" and opened["failures"] == 2
+    assert opened["reason"] == "ConnectionRefusedError"
+    assert opened["log_level"] == "warning"
+    assert closed["service"] == "redis" and closed["failures"] >= 2
+    assert closed["last_error"] == "ConnectionRefusedError"

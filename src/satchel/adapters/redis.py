@@ -8,10 +8,31 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from satchel.adapters.resilience import Guard
+from satchel.ports import ServiceUnavailable
+from satchel.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+# Replies of a server that cannot serve right now: out of memory, a read-only replica after a failover,
+# a failed snapshot that stops writes, a replica without its primary. (Loading is a connection error.)
+_UNAVAILABLE = (OutOfMemoryError, ReadOnlyError, TryAgainError)
+_UNAVAILABLE_REPLIES = ("MISCONF", "MASTERDOWN", "CLUSTERDOWN")
+
+
+def is_outage(exc: Exception) -> bool:
+    """Does this error mean Redis is failing, rather than that the command was wrong?"""
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_UNAVAILABLE_REPLIES)
+    return isinstance(exc, (OSError, RedisConnectionError, RedisTimeoutError))
 
 
 class Redis:
@@ -21,9 +42,12 @@ class Redis:
 
     def __init__(self, redis_url: str, *, timeout: float = 2.0) -> None:
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
-        )
-        self.guard = Guard("redis", timeout=timeout, outage_errors=(OSError, RedisConnectionError, RedisTimeoutError))
+            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
+            # Once, at once, and only when the connection was lost (a restarted server): the command
+            # never reached a live server then. The library's default backs off ten times, past any timeout.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )  # fmt: skip
+        self.guard = Guard("redis", timeout=timeout, is_outage=is_outage)
 
     async def ping(self) -> None:
         async def ping() -> None:
@@ -74,10 +98,17 @@ class RedisSessionStore:
 
 
 class RedisRateLimiter:
-    """Fixed-window counters in Redis, so a limit holds across every web process."""
+    """Fixed-window counters in Redis, so a limit holds across every web process.
 
-    def __init__(self, redis: Redis) -> None:
+    While Redis is down a limiter fails closed (ServiceUnavailable: sign-in and share
+    passwords must not become guessable by an outage) unless built with ``fail_open``:
+    then every attempt is allowed and a warning logged, for anti-abuse limits on
+    signed-in users, whose work should not stop because a counter cannot be kept.
+    """
+
+    def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
         self._redis = redis
+        self._fail_open = fail_open
 
     async def hit(self, key: str, *, limit: int, window: int) -> int:
         bucket = f"satchel:rate:{key}:{int(time.time()) // window}"
@@ -89,6 +120,13 @@ class RedisRateLimiter:
                 hits, _ = await pipe.execute()
             return int(hits)
 
-        if await self._redis.guard.call(count) <= limit:
+        try:
+            hits = await self._redis.guard.call(count)
+        except ServiceUnavailable as exc:
+            if not self._fail_open:
+                raise
+            log.warning("rate_limit.not_counted", rate_limit=key.partition(":")[0], reason=exc.reason)
+            return 0
+        if hits <= limit:
             return 0
         return window - int(time.time()) % window

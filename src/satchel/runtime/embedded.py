@@ -7,6 +7,7 @@ data folder of their own. Only ``satchel dev`` and the tests may use this module
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -74,6 +75,59 @@ def _stop_leftover(pid_file: Path, program: str) -> None:
         return
 
 
+def _server_processes(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The server and every process it started, the server first.
+
+    PostgreSQL's backends each lead a process group of their own, so signalling the
+    server's group alone would miss them; they are found as its children instead.
+    """
+    try:
+        server = psutil.Process(process.pid)
+        return [server, *server.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _signal_all(processes: list[psutil.Process], sig: int) -> None:
+    for proc in processes:
+        try:
+            proc.send_signal(sig)
+        except psutil.Error:
+            continue  # already gone
+
+
+def _freeze(process: subprocess.Popen[bytes] | None) -> list[psutil.Process]:
+    """Stop the server first, so it forks nothing new while its children are found and stopped."""
+    if process is None or process.poll() is not None:
+        return []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGSTOP)
+    processes = _server_processes(process)
+    _signal_all(processes[1:], signal.SIGSTOP)
+    return processes
+
+
+def _kill_all(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the server and everything it started, as a crash would, and wait until all are gone."""
+    if process is None:
+        return
+    processes = _freeze(process)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    _signal_all(processes, signal.SIGKILL)
+    process.wait()
+    psutil.wait_procs(processes[1:], timeout=15)
+
+
+def _resume(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    processes = _server_processes(process)
+    _signal_all(processes[1:], signal.SIGCONT)  # children first: the server then finds them running
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGCONT)
+
+
 def _stop(process: subprocess.Popen[bytes] | None, sig: int, timeout: float = 15) -> None:
     if process is None or process.poll() is not None:
         return
@@ -112,8 +166,10 @@ class EmbeddedPostgres:
             _postgres_bin() / "postgres", "-D", self.data_dir, "-h", "127.0.0.1", "-p", str(self.port),
             "-c", "unix_socket_directories=", "-c", "log_min_messages=fatal", "-c", "max_connections=200",
         ]  # fmt: skip
-        if not self.durable:  # throwaway test servers trade crash safety for speed
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        if not self.durable:
+            # Throwaway test servers trade machine-crash safety for speed, never a commit: a killed server
+            # (the chaos tests kill them) keeps every transaction it acknowledged, as production's does.
+            args += ["-c", "fsync=off", "-c", "full_page_writes=off"]
         _stop_leftover(self.data_dir / "postmaster.pid", "postgres")
         self.process = subprocess.Popen(args, user=as_user, start_new_session=True, stdout=subprocess.DEVNULL)
         _wait_until(self._accepts_connections, timeout, "PostgreSQL", self.process)
@@ -124,7 +180,16 @@ class EmbeddedPostgres:
         _stop(self.process, signal.SIGINT)  # "fast" shutdown: roll back sessions, checkpoint, exit
 
     def kill(self) -> None:
-        _stop(self.process, signal.SIGKILL)
+        """Crash the server: SIGKILL to the postmaster and all its backends. ``start()`` brings it
+        back on the same port and data, after crash recovery."""
+        _kill_all(self.process)
+
+    def pause(self) -> None:
+        """Freeze the server and its backends (SIGSTOP): connections stay open but nothing answers."""
+        _freeze(self.process)
+
+    def resume(self) -> None:
+        _resume(self.process)
 
     def _admin_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -185,7 +250,15 @@ class EmbeddedRedis:
         _stop(self.process, signal.SIGTERM)  # Redis saves its snapshot on SIGTERM when durable
 
     def kill(self) -> None:
-        _stop(self.process, signal.SIGKILL)
+        """Crash the server (SIGKILL); ``start()`` brings it back on the same port."""
+        _kill_all(self.process)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
+        _freeze(self.process)
+
+    def resume(self) -> None:
+        _resume(self.process)
 
 
 def remove_data(path: Path) -> None:

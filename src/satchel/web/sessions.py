@@ -2,11 +2,17 @@
 
 A session is loaded from Redis only when a route asks for it, saved only when
 it changed, and gets a new id whenever the user signs in or out (no fixation).
+
+If the session cannot be saved because Redis is unavailable, a change of identity
+(sign-in, sign-out, new password) fails the request with a 503: the user must not
+believe they signed out while the old session lives on. Any other change (a CSRF
+token, a one-time message) is lost and the response goes out as it was.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from typing import Any
 
@@ -14,9 +20,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from satchel.ports import SessionStore
+from satchel.adapters.resilience import RETRY_AFTER
+from satchel.ports import ServiceUnavailable, SessionStore
+from satchel.runtime.logging import get_logger
 
 COOKIE = "satchel_session"
+log = get_logger("satchel.http")
 
 
 class Session:
@@ -29,6 +38,7 @@ class Session:
         self._data: dict[str, Any] | None = None
         self.modified = False
         self.cleared = False
+        self.rotated = False  # the identity changed: saving is not optional
 
     async def data(self) -> dict[str, Any]:
         if self._data is None:
@@ -63,6 +73,7 @@ class Session:
         self._id = None
         self._data = {"csrf": secrets.token_urlsafe(32), **fresh}
         self.modified = True
+        self.rotated = True
 
     async def commit(self) -> str | None:
         """Persist changes; returns the id to set in the cookie when it changed."""
@@ -92,10 +103,22 @@ class SessionMiddleware:
         store: SessionStore = scope["app"].state.services.sessions
         session = Session(store, HTTPConnection(scope).cookies.get(COOKIE))
         scope.setdefault("state", {})["session"] = session
+        replaced = False
 
         async def send_with_cookie(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the app's own response was replaced by a 503: the rest of it goes nowhere
             if message["type"] == "http.response.start":
-                new_id = await session.commit()
+                try:
+                    new_id = await session.commit()
+                except ServiceUnavailable as exc:
+                    log.warning("session.not_saved", service=exc.service, reason=exc.reason, rotated=session.rotated)
+                    if session.rotated:
+                        replaced = True
+                        await _send_unavailable(send, exc)
+                        return
+                    new_id = None
                 if new_id:
                     headers = MutableHeaders(scope=message)
                     secure = "; Secure" if self.secure else ""
@@ -105,6 +128,22 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+async def _send_unavailable(send: Send, exc: ServiceUnavailable) -> None:
+    """The same 503 problem the error handlers give, sent from here, after they have run."""
+    body = json.dumps({
+        "type": "about:blank", "title": "Service Unavailable", "status": 503,
+        "detail": f"A backing service ({exc.service}) is unavailable; try again shortly.",
+    }).encode()  # fmt: skip
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def session_of(connection: HTTPConnection) -> Session:

@@ -126,7 +126,9 @@ class Relay:
             if won is None:
                 return False  # this slot was swept already
             report = await self.services.expiry.purge_expired()
-            purged: dict[str, Any] = {"shares": len(report.shares), "files": len(report.files)}
+            purged: dict[str, Any] = {
+                "shares": len(report.shares), "files": len(report.files), "uploads": report.uploads,
+            }  # fmt: skip
             await conn.execute(
                 sa.update(sweeps).where(sweeps.c.slot == slot).values(finished_at=sa.func.now(), purged=purged)
             )
@@ -134,10 +136,20 @@ class Relay:
         return True
 
     async def run(self, should_stop: Any) -> None:
+        """Relay until told to stop. A database outage pauses the relay, never ends it: jobs wait in the
+        outbox, and the relay listens again once PostgreSQL answers."""
+        log.info("relay.started", worker=self.name)
+        while not should_stop():
+            try:
+                await self._listen_and_relay(should_stop)
+            except (psycopg.OperationalError, OSError) as exc:
+                log.warning("relay.database_unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+                await asyncio.sleep(2)
+
+    async def _listen_and_relay(self, should_stop: Any) -> None:
         dsn = sqlalchemy_url(self.settings.database_url).replace("postgresql+psycopg://", "postgresql://")
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5) as listener:
             await listener.execute(f"LISTEN {JOBS_CHANNEL}")
-            log.info("relay.started", worker=self.name)
             while not should_stop():
                 try:
                     await self.publish_due()
@@ -148,7 +160,7 @@ class Relay:
                 except Exception as exc:  # a database hiccup must not end the relay
                     log.warning("relay.tick_failed", error=type(exc).__name__, detail=str(exc)[:300])
                     await asyncio.sleep(1)
-                async for _ in listener.notifies(timeout=1.0, stop_after=1):
+                async for _ in listener.notifies(timeout=1.0, stop_after=1):  # a lost connection raises here
                     pass
 
 
