@@ -34,6 +34,28 @@ def test_bad_config_exits_nonzero_naming_every_problem_without_traceback(
     assert "postgresql://" in result.stderr, "the error says what was expected"
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REDIS_URL", "redis://localhost:99999/0"),
+        ("EMAIL_URL", "smtp://host:notaport"),
+        ("STORAGE_URL", "s3://"),
+        ("BROKER_URL", "amqp://guest:guest@:5672//"),
+        ("CLAMAV_URL", "tcp://:3310"),
+        ("FORWARDED_ALLOW_IPS", "proxy.internal"),
+    ],
+)
+def test_web_with_a_url_it_cannot_use_exits_78_naming_the_variable(
+    name: str, value: str, base_env: dict[str, str]
+) -> None:
+    result = run_satchel("web", env={**base_env, name: value})
+    assert result.returncode == 78, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"satchel web: config error: {name}: expected "), line
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "guest:guest" not in result.stderr
+
+
 def test_config_lists_values_with_their_source_and_hides_secrets(base_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SATCHEL_SHARE_MAX_DAYS=7\n")
     env = {**base_env, "DATABASE_URL": "postgresql://satchel:pg-pass-123@db:5432/satchel"}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import redis
 import sqlalchemy as sa
 
 from satchel.adapters.db.schema import users
 
-from support.app import PASSWORD, App, AppFactory
+from support.app import PASSWORD, Account, App, AppFactory
 
 
 def test_pages_and_api_carry_security_headers(app: App) -> None:
@@ -118,7 +119,7 @@ def test_a_disabled_account_can_neither_sign_in_nor_use_its_tokens(app: App) -> 
 
 def test_api_is_documented_with_openapi_served_locally(app: App) -> None:
     spec = app.client.get("/openapi.json").json()
-    assert {"/api/files", "/api/files/{name}", "/api/shares", "/api/tokens", "/s/{token}/download"} <= set(
+    assert {"/api/files", "/api/files/{file_id}", "/api/shares", "/api/tokens", "/s/{token}/download"} <= set(
         spec["paths"]
     )
     docs = app.client.get("/docs")
@@ -133,3 +134,65 @@ def test_errors_never_show_a_traceback(app: App) -> None:
         app.client.get("/no/such/page", headers={"Accept": "text/html"}),
     ):
         assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+def _new_session(app: App, who: Account) -> str:
+    """Sign ``who`` in from a fresh browser and return that browser's session cookie."""
+    app.client.cookies.clear()
+    assert app.sign_in(who).status_code == 303
+    return app.client.cookies["satchel_session"]
+
+
+def _use_session(app: App, cookie: str) -> None:
+    app.client.cookies.clear()
+    app.client.cookies.set("satchel_session", cookie)
+
+
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_password_change_ends_other_sessions_and_revokes_tokens(app: App, via: str) -> None:
+    alice = app.account()
+    other = _new_session(app, alice)
+    current = _new_session(app, alice)
+    new_password = "a brand new passphrase"
+    change = {"current_password": PASSWORD, "new_password": new_password}
+
+    if via == "page":
+        csrf = app.csrf("/account")
+        changed = app.client.post("/account/password", data={**change, "csrf_token": csrf}, follow_redirects=False)
+        assert changed.status_code == 303
+        assert "signs you out everywhere else" in app.client.get("/account").text
+    else:
+        csrf = app.csrf("/files")
+        assert app.client.post("/api/me/password", json=change, headers={"X-CSRF-Token": csrf}).status_code == 204
+        after = app.client.post("/api/tokens", json={"name": "after"}, headers={"X-CSRF-Token": csrf})
+        assert after.status_code == 201, "the page that changed it can go on using the API"
+
+    assert app.client.cookies["satchel_session"] != current, "the changing browser got a new session id"
+    assert app.client.get("/api/me").status_code == 200, "and stays signed in"
+    _use_session(app, other)
+    assert app.client.get("/api/me").status_code == 401, "every other session is signed out"
+    app.client.cookies.clear()
+    assert app.client.get("/api/me", headers=alice.auth).status_code == 401, "tokens made before are revoked"
+    token = app.csrf()
+    sign_in = {"email": alice.email, "csrf_token": token}
+    assert app.client.post("/login", data={**sign_in, "password": PASSWORD}).status_code == 401
+    assert (
+        app.client.post("/login", data={**sign_in, "password": new_password}, follow_redirects=False).status_code == 303
+    )
+
+
+def test_password_change_through_the_api_with_a_token_revokes_that_token_too(app: App) -> None:
+    alice = app.account()
+    change = {"current_password": PASSWORD, "new_password": "a brand new passphrase"}
+    assert app.client.post("/api/me/password", json=change, headers=alice.auth).status_code == 204
+    assert app.client.get("/api/me", headers=alice.auth).status_code == 401
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.test", "nul\x00@example.test", "a\x1fb@example.test"])
+def test_an_email_with_control_characters_is_refused_not_a_server_error(app: App, email: str) -> None:
+    token = app.csrf("/signup")
+    signup = app.client.post("/signup", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert signup.status_code == 422 and "valid email" in signup.text
+    token = app.csrf()
+    login = app.client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert login.status_code == 401

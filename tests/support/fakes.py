@@ -206,6 +206,12 @@ class FakeTokens:
         token.revoked_at = now
         return True
 
+    async def revoke_all(self, user_id: int, now: datetime) -> int:
+        active = [t for t in self._t.tokens.values() if t.user_id == user_id and t.revoked_at is None]
+        for token in active:
+            token.revoked_at = now
+        return len(active)
+
     async def touch(self, token_id: int, now: datetime) -> None:
         if token := self._t.tokens.get(token_id):
             token.last_used_at = now

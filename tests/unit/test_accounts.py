@@ -89,6 +89,18 @@ def test_sign_up_refuses_an_invalid_email(world: World, email: str) -> None:
         world.sign_up(email)
 
 
+@pytest.mark.parametrize(
+    "email", ["a\x00b@example.com", "alice@exa\x00mple.com", "a\x1bb@example.com", "a\x7fb@example.com",
+              "a\x85b@example.com", "a\ud800b@example.com"],
+)  # fmt: skip
+def test_an_email_with_control_characters_is_invalid_input(world: World, email: str) -> None:
+    with pytest.raises(InvalidInput, match="email"):
+        world.sign_up(email)
+    with pytest.raises(InvalidCredentials):
+        world.sign_in(email)
+    assert world.db.users == {}
+
+
 @pytest.mark.parametrize("password", ["", "short", "nine char", "x" * 1025])
 def test_sign_up_refuses_a_weak_or_absurd_password(world: World, password: str) -> None:
     with pytest.raises(InvalidInput, match="password"):
@@ -166,6 +178,45 @@ def test_change_password_replaces_the_password(world: World) -> None:
         world.sign_in(password=PASSWORD)
 
 
+def test_password_change_ends_sessions_stamped_with_the_old_password(world: World) -> None:
+    user = world.sign_up()
+    old_stamp = world.sign_in().session_stamp
+
+    changed = asyncio.run(world.accounts.change_password(user, PASSWORD, "a brand new password"))
+
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=old_stamp)) is None
+    assert changed.session_stamp != old_stamp
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=changed.session_stamp)) == changed
+    assert world.sign_in(password="a brand new password").session_stamp == changed.session_stamp
+
+
+@pytest.mark.parametrize("stamp", [None, "", "0" * 16])
+def test_a_session_without_the_right_stamp_finds_no_user(world: World, stamp: str | None) -> None:
+    user = world.sign_up()
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=stamp)) is None
+
+
+def test_password_change_revokes_every_token_of_the_account_and_no_one_elses(world: World) -> None:
+    alice = world.sign_up()
+    laptop, script = world.create_token(alice, "laptop"), world.create_token(alice, "script")
+    bobs = world.create_token(world.sign_up("bob@example.com"))
+
+    asyncio.run(world.accounts.change_password(alice, PASSWORD, "a brand new password"))
+
+    assert world.authenticate(laptop.secret) is None and world.authenticate(script.secret) is None
+    assert world.db.tokens[laptop.token.id].revoked_at == world.clock()
+    assert world.authenticate(bobs.secret) is not None
+
+
+def test_a_refused_password_change_keeps_tokens_and_sessions(world: World) -> None:
+    user = world.sign_up()
+    new = world.create_token(user)
+    with pytest.raises(InvalidCredentials):
+        asyncio.run(world.accounts.change_password(user, "not my password", "a brand new password"))
+    assert world.authenticate(new.secret) is not None
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=user.session_stamp)) is not None
+
+
 def test_change_password_refuses_a_weak_new_password(world: World) -> None:
     user = world.sign_up()
     with pytest.raises(InvalidInput):
@@ -178,10 +229,11 @@ def test_change_password_refuses_a_weak_new_password(world: World) -> None:
 
 def test_a_disabled_user_is_no_longer_an_active_user(world: World) -> None:
     user = world.sign_up()
-    assert asyncio.run(world.accounts.active_user(user.id)) == user
+    stamp = user.session_stamp
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=stamp)) == user
     world.disable()
-    assert asyncio.run(world.accounts.active_user(user.id)) is None
-    assert asyncio.run(world.accounts.active_user(12345)) is None
+    assert asyncio.run(world.accounts.active_user(user.id, stamp=stamp)) is None
+    assert asyncio.run(world.accounts.active_user(12345, stamp=stamp)) is None
 
 
 def test_set_disabled_of_an_unknown_email_is_not_found(world: World) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
 
-from satchel.runtime.logging import configure_logging, get_logger
+from satchel.adapters.mail import ConsoleMailer
+from satchel.domain.notifications import share_invitation
+from satchel.ports import Message
+from satchel.runtime.logging import configure_logging, get_logger, mask_secrets
 
 LIBRARY_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access", "celery")
 
@@ -94,3 +98,73 @@ def test_share_tokens_never_reach_the_access_log() -> None:
     assert loggable_path("/s/Abc123-secret/files/f1") == "/s/{token}/files/f1"
     assert loggable_path("/s/Abc123-secret") == "/s/{token}"
     assert loggable_path("/shares/12") == "/shares/12"
+
+
+SHARE_TOKEN = "Zq3vN8-xK2_pL5mR7tW9yB4cD6fH1jA0"
+API_TOKEN = "sat_" + "Xy7-Qw_" * 6
+
+
+def test_secrets_inside_values_are_masked_whatever_the_key(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging(process="web", release="r1")
+    capfd.readouterr()
+    get_logger("satchel.test").info(
+        "relay.tick_failed",
+        detail="connection to postgresql://satchel:pg-pass-1@db:5432/satchel failed",
+        link=f"https://files.example.test/s/{SHARE_TOKEN}/download",
+        header=f"Authorization: Bearer {API_TOKEN}",
+        seen=[f"used {API_TOKEN}", {"query": "next=/files&password=hunter22"}],
+    )
+    [event] = json_lines(capfd)
+    assert event["detail"] == "connection to postgresql://satchel:***@db:5432/satchel failed"
+    assert event["link"] == "https://files.example.test/s/{token}/download"
+    assert event["header"] == "Authorization: Bearer ***"
+    assert event["seen"] == ["used sat_***", {"query": "next=/files&password=***"}]
+
+
+def test_a_library_message_and_its_exception_text_are_masked(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging(process="web", release="r1")
+    capfd.readouterr()
+    try:
+        raise ConnectionError(f"redis://:redis-pass-2@cache:6379/0 refused a call for /s/{SHARE_TOKEN}")
+    except ConnectionError as exc:
+        logging.getLogger("uvicorn.error").error("calling amqp://guest:rabbit-pass-3@rabbit// failed", exc_info=exc)
+        get_logger("satchel.test").error("job.failed", exc_info=exc)
+    out = capfd.readouterr().out
+    for secret in ("redis-pass-2", "rabbit-pass-3", SHARE_TOKEN):
+        assert secret not in out
+    library, structured = (json.loads(line) for line in out.splitlines())
+    assert library["event"] == "calling amqp://guest:***@rabbit// failed"
+    for event in (library, structured):
+        assert "redis://:***@cache:6379/0 refused a call for /s/{token}" in event["exception"]
+
+
+def test_masking_leaves_ordinary_text_alone() -> None:
+    for text in (
+        "upload.completed",
+        "password authentication failed for user satchel",
+        "mailto:ann@example.test",
+        "http://files.example.test/shares/12",
+        "2026-01-01T00:00:00Z",
+    ):
+        assert mask_secrets(text) == text
+
+
+def test_masking_takes_linear_time_on_hostile_text() -> None:
+    started = time.perf_counter()
+    for hostile in ("token" * 100_000, "a://b:" * 100_000, "x" * 500_000, "sat_" * 100_000, "/s/" * 100_000):
+        mask_secrets(hostile)
+    assert time.perf_counter() - started < 2
+
+
+def test_the_console_mailer_writes_share_invitations_without_their_token(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging(process="worker", release="r1")
+    capfd.readouterr()
+    url = f"http://files.example.test/s/{SHARE_TOKEN}"
+    notice = share_invitation("bob@example.test", "ann@example.test", url, ["report.pdf"], "for Friday")
+    ConsoleMailer().send(Message(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html))
+    out = capfd.readouterr().out
+    assert SHARE_TOKEN not in out
+    [event] = [e for e in (json.loads(line) for line in out.splitlines()) if e["event"] == "mail.console"]
+    assert event["to"] == ["bob@example.test"]
+    assert "ann@example.test shared report.pdf with you." in event["text"]
+    assert "Download: http://files.example.test/s/{token}" in event["text"]

@@ -181,3 +181,79 @@ def test_the_default_share_expiry_cannot_exceed_the_maximum() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(**{**VALID, "SATCHEL_SHARE_MAX_DAYS": "5", "SATCHEL_SHARE_DEFAULT_DAYS": "7"})
     assert caught.value.lines == ["SATCHEL_SHARE_DEFAULT_DAYS: expected at most SATCHEL_SHARE_MAX_DAYS (5), found 7"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("REDIS_URL", "redis://localhost:99999/0", "REDIS_URL: expected a port from 1 to 65535, found 99999"),
+        ("REDIS_URL", "redis://localhost:0/0", "REDIS_URL: expected a port from 1 to 65535, found 0"),
+        (
+            "EMAIL_URL",
+            "smtp://host:notaport",
+            "EMAIL_URL: expected a port from 1 to 65535, found a port that is not a number",
+        ),
+        ("STORAGE_URL", "s3://", "STORAGE_URL: expected a bucket (s3://bucket or s3://bucket/prefix), found none"),
+        ("STORAGE_URL", "file://", "STORAGE_URL: expected a path (file:///absolute/path), found none"),
+        ("REDIS_URL", "redis:///0", "REDIS_URL: expected a host (redis://host:port), found none"),
+        ("BROKER_URL", "amqp://guest:guest@:5672//", "BROKER_URL: expected a host (amqp://host:port), found none"),
+        ("EMAIL_URL", "smtps://", "EMAIL_URL: expected a host (smtps://host:port), found none"),
+        ("CLAMAV_URL", "tcp://:3310", "CLAMAV_URL: expected a host (tcp://host:port), found none"),
+        ("AWS_ENDPOINT_URL", "http://", "AWS_ENDPOINT_URL: expected a host (http://host:port), found none"),
+        (
+            "SATCHEL_PUBLIC_URL",
+            "https://files.example:https",
+            "SATCHEL_PUBLIC_URL: expected a port from 1 to 65535, found a port that is not a number",
+        ),
+        (
+            "DATABASE_URL",
+            "postgresql://db:654321/satchel",
+            "DATABASE_URL: expected a port from 1 to 65535, found 654321",
+        ),
+        ("REDIS_URL", "redis://[::1:6379/0", "REDIS_URL: expected a URL, found one that cannot be parsed"),
+    ],
+)
+def test_a_url_that_cannot_be_connected_to_is_refused_naming_its_variable(name: str, value: str, expected: str) -> None:
+    assert config_errors(**{**VALID, name: value}) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "postgresql:///satchel?host=/run/postgresql"),  # a local socket needs no host
+        ("DATABASE_URL", "postgresql+psycopg://satchel:pw@[::1]:5432/satchel"),
+        ("REDIS_URL", "unix:///run/redis/redis.sock"),
+        ("REDIS_URL", "rediss://:pw@cache.internal:6380/0"),
+        ("BROKER_URL", "amqps://user:pa:ss@rabbit.internal:5671/vhost"),
+        ("STORAGE_URL", "s3://bucket/prefix"),
+        ("STORAGE_URL", "file://./.satchel/objects"),
+        ("STORAGE_URL", "file:///var/lib/satchel"),
+        ("EMAIL_URL", "smtp://user:pass@mail.internal:587?from=files@example.test"),
+        ("EMAIL_URL", "console://"),
+        ("CLAMAV_URL", "tcp://clamav:3310"),
+        ("SATCHEL_PUBLIC_URL", "https://files.example.test"),
+    ],
+)
+def test_urls_satchel_can_connect_with_are_accepted(name: str, value: str) -> None:
+    load_settings(**{**VALID, name: value})
+
+
+def test_a_bad_url_error_never_shows_its_credentials() -> None:
+    lines = config_errors(**{**VALID, "REDIS_URL": "redis://:hunter2", "EMAIL_URL": "smtp://mailer:pa55word"})
+    assert line_for(lines, "REDIS_URL") == "REDIS_URL: expected a host (redis://host:port), found none"
+    assert "pa55word" not in "\n".join(lines) and "hunter2" not in "\n".join(lines)
+
+
+def test_trusted_proxies_default_to_none() -> None:
+    assert load_settings(**VALID).forwarded_allow_ips == ""
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1", "10.0.0.0/8, 192.168.1.5", "::1,fd00::/8", "*"])
+def test_trusted_proxies_are_addresses_networks_or_everyone(value: str) -> None:
+    assert load_settings(**VALID, FORWARDED_ALLOW_IPS=value).forwarded_allow_ips == value
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.1/8", "300.1.1.1"])
+def test_trusted_proxies_that_are_not_addresses_are_refused(value: str) -> None:
+    line = line_for(config_errors(**VALID, FORWARDED_ALLOW_IPS=value), "FORWARDED_ALLOW_IPS")
+    assert line.startswith("FORWARDED_ALLOW_IPS: expected IP addresses or networks") and repr(value) in line

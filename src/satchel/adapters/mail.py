@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from satchel.ports import Mailer, Message
-from satchel.runtime.logging import get_logger
+from satchel.runtime.logging import get_logger, mask_secrets
 
 log = get_logger(__name__)
 
@@ -59,12 +59,16 @@ class SmtpMailer:
 
 
 class ConsoleMailer:
-    """Writes each message to the log instead of sending it: for development."""
+    """Writes each message to the log instead of sending it: for development.
+
+    The log is no mailbox: a share link's token is its key, so the text is written with
+    links masked (``/s/{token}``); open the link from its share page instead.
+    """
 
     sender = "satchel@localhost"
 
     def send(self, message: Message) -> None:
-        log.info("mail.console", to=list(message.to), subject=message.subject, text=message.text)
+        log.info("mail.console", to=list(message.to), subject=message.subject, text=mask_secrets(message.text))
 
 
 def open_mailer(email_url: str) -> Mailer:

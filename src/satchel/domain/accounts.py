@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,9 +38,14 @@ class QuotaExceeded(TooLarge):
     """This upload would exceed your storage quota."""
 
 
+def _has_control_characters(text: str) -> bool:
+    # NUL and lone surrogates cannot be stored in PostgreSQL text at all; no control character belongs in an address.
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.match(email) or _has_control_characters(email):
         raise InvalidInput("Enter a valid email address.")
     return email
 
@@ -65,6 +73,15 @@ class User:
     @property
     def remaining_bytes(self) -> int:
         return max(0, self.quota_bytes - self.used_bytes)
+
+    @property
+    def session_stamp(self) -> str:
+        """Changes whenever the password does: a session remembers it at sign-in and ends when it no longer matches."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def signed_in_with(self, stamp: str | None) -> bool:
+        """Whether a session stamped ``stamp`` was opened with the current password."""
+        return bool(stamp) and hmac.compare_digest(str(stamp), self.session_stamp)
 
     def ensure_active(self) -> None:
         if self.disabled:

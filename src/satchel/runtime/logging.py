@@ -9,6 +9,7 @@ ever written to a file.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -23,6 +24,55 @@ def _redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key in event:
         if any(word in key.lower() for word in _SECRET_KEYS):
             event[key] = "********"
+    return event
+
+
+# Secrets that travel inside text (messages, exception text, a mail's body), whatever the key:
+# URL credentials, share links (their token is their key), API tokens, bearer credentials, and
+# ``password=…``-style pairs. Each keeps enough around it to read the line.
+_SECRET_TEXT = re.compile(
+    # possessive quantifiers and the look-behind keep this linear on hostile text (a 64 KiB path)
+    r"(?P<url>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*+://[^\s/@:]*+:)[^\s/@]++@"
+    r"|(?P<share>/s/)[A-Za-z0-9_-]++"
+    r"|(?P<api>\bsat_)[A-Za-z0-9_-]++"
+    r"|(?P<bearer>\b[Bb]earer\s++)[^\s,;\"']++"
+    r"|(?P<pair>(?i:password|passwd|secret|token|api[_-]?key|session|cookie)[\w-]{0,64}+[\"']?\s*+[:=]\s*+[\"']?)"
+    r"[^\s\"'&,;)}\]]++"
+)
+_MASKS = {"url": "{}***@", "share": "{}{{token}}", "api": "{}***", "bearer": "{}***", "pair": "{}***"}
+
+
+def _mask(match: re.Match[str]) -> str:
+    group = match.lastgroup or "pair"
+    return _MASKS[group].format(match.group(group))
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every secret Satchel knows the shape of replaced, safe to log or print."""
+    # Every shape above needs one of these; most values have none, and this costs far less than the scan.
+    if ":" in text or "=" in text or "/s/" in text or "sat_" in text or "earer" in text:
+        return _SECRET_TEXT.sub(_mask, text)
+    return text
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+_OWN_FIELDS = frozenset({"timestamp", "level", "logger", "process", "release", "request_id"})  # written by Satchel
+
+
+def _mask_secret_text(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """The last step before rendering, after the exception is text: no secret leaves inside a value."""
+    for key, value in event.items():
+        if key not in _OWN_FIELDS:
+            event[key] = _masked(value)
     return event
 
 
@@ -61,6 +111,7 @@ def configure_logging(*, process: str, release: str, level: str = "INFO", fmt: s
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _mask_secret_text,
             renderer,
         ],
     )

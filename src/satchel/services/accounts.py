@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from satchel.domain.accounts import (
@@ -23,6 +24,8 @@ from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
 TOKEN_PREFIX = "sat_"  # noqa: S105 (a marker, not a secret)
 LOGIN_ATTEMPTS = (10, 300)  # per email and client, per five minutes
 TOUCH_EVERY = timedelta(minutes=1)  # last-used times are kept to the minute, not written per request
+
+log = logging.getLogger("satchel.accounts")
 
 
 def hash_token(token: str) -> str:
@@ -103,25 +106,35 @@ class Accounts:
         user.ensure_active()
         return user
 
-    async def active_user(self, user_id: int) -> User | None:
-        """The user a session belongs to, while the account is usable."""
+    async def active_user(self, user_id: int, *, stamp: str | None) -> User | None:
+        """The user a session belongs to, while the account is usable and its password is the one signed in with."""
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
-        return user if user and not user.disabled else None
+        if user is None or user.disabled or not user.signed_in_with(stamp):
+            return None
+        return user
 
-    async def change_password(self, user: User, current: str, new: str) -> None:
+    async def change_password(self, user: User, current: str, new: str) -> User:
+        """Replace the password, ending every other session and revoking every API token; returns the updated user.
+
+        Other sessions end because their stamp no longer matches (``active_user``); the caller
+        re-stamps its own session with the returned user's ``session_stamp`` to stay signed in.
+        """
         if not await self._passwords.verify(user.password_hash, current):
             raise InvalidCredentials("Your current password is not right.")
         check_password_strength(new)
         password_hash = await self._passwords.hash(new)
         async with self._uow() as uow:
             await uow.users.set_password(user.id, password_hash)
+            revoked = await uow.tokens.revoke_all(user.id, self._clock())
             await uow.commit()
+        log.info("account.password_changed", extra={"user_id": user.id, "revoked": revoked})
+        return replace(user, password_hash=password_hash)
 
     async def create_token(self, user: User, name: str) -> NewToken:
         name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise InvalidInput("Give the token a name of up to 100 characters.")
+        if not 1 <= len(name) <= 100 or not name.isprintable():  # NUL cannot even be stored
+            raise InvalidInput("Give the token a name of up to 100 printable characters.")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self._uow() as uow:
             token = await uow.tokens.add(

@@ -11,10 +11,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.runtime.logging import get_logger
+from satchel.web.problems import CRASHED, client_left, problem
 
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SHARE_TOKEN = re.compile(r"^/s/[^/]+")  # a share link's token is its key: never write it to a log
+CLIENT_CLOSED = 499  # the access-log status of a request whose client left before its answer
 
 
 def loggable_path(path: str) -> str:
@@ -22,7 +24,12 @@ def loggable_path(path: str) -> str:
 
 
 class RequestContext:
-    """Takes ``X-Request-ID`` (or makes one), binds it to every log line, returns it."""
+    """Takes ``X-Request-ID`` (or makes one), binds it to every log line, returns it.
+
+    A client that goes away mid-request is logged as ``http.client_disconnected`` and status 499,
+    never as a server error. Anything else that reaches this far (a failure in the middleware
+    itself) is logged here with the request id and answered 500 once, not passed on to the server.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,8 +40,8 @@ class RequestContext:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        started = time.perf_counter()
-        status = 500
+        began = time.perf_counter()
+        status: int | None = None  # until the response starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -46,12 +53,20 @@ class RequestContext:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if client_left(exc):
+                    status = CLIENT_CLOSED
+                    log.info("http.client_disconnected", method=scope["method"], path=loggable_path(scope["path"]))
+                else:
+                    log.error("http.unhandled_error", exc_info=exc)
+                    if status is None:
+                        await problem(500, CRASHED)(scope, receive, send_with_id)
             finally:
                 log.info(
                     "http.request",
                     method=scope["method"],
                     path=loggable_path(scope["path"]),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    status=status or 500,  # an app that never answered: the server answers 500
+                    duration_ms=round((time.perf_counter() - began) * 1000, 2),
                     client=(scope.get("client") or ("", 0))[0],
                 )

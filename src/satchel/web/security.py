@@ -98,9 +98,18 @@ async def optional_user(request: Request, services: ServicesDep, session: Sessio
             raise Unauthenticated("That API token is not valid.")
         request.state.via_token = True
     elif user_id := await session.get("user_id"):
-        user = await services.accounts.active_user(int(user_id))
+        user = await services.accounts.active_user(int(user_id), stamp=await session.get("stamp"))
     request.state.user = user
     return user
+
+
+async def start_session(session: Session, user: User, *, keep_csrf: bool = False) -> None:
+    """Sign ``user`` in under a new session id (no fixation), stamped with the password it was opened with.
+
+    ``keep_csrf`` keeps the page that asked (an API call from the browser) able to send its next request.
+    """
+    kept = {"csrf": await session.csrf_token()} if keep_csrf else {}
+    await session.rotate(user_id=user.id, stamp=user.session_stamp, **kept)
 
 
 async def api_user(request: Request, session: SessionDep, user: Annotated[User | None, Depends(optional_user)]) -> User:

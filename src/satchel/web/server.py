@@ -4,10 +4,16 @@ Gunicorn supervises the worker processes and handles signals; each worker runs
 Uvicorn's event loop. On SIGTERM the arbiter stops accepting, every worker
 marks itself draining (so ``/readyz`` answers 503), lets in-flight requests
 finish within ``GRACEFUL_TIMEOUT``, and the process exits 0 (factor IX).
+
+Hostile input is answered at the door: a request head above ``SATCHEL_MAX_HEADER_BYTES``
+gets 431 before the parser holds it, and ``X-Forwarded-*`` is believed only from the
+proxies ``FORWARDED_ALLOW_IPS`` names (none by default).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from pathlib import Path
 from types import FrameType
@@ -15,13 +21,17 @@ from typing import Any, ClassVar
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from satchel.runtime import lifecycle
+from satchel.runtime.logging import get_logger
 from satchel.settings import Settings
 
 SHM = Path("/dev/shm")  # noqa: S108 (gunicorn's documented choice for worker heartbeats)
+LINGER = 2.0  # seconds a refused connection is read and dropped, so the client can read its 431 before we close
+log = get_logger("satchel.http")
 
 
 class JsonLogger(GunicornLogger):  # type: ignore[misc]
@@ -36,6 +46,82 @@ class JsonLogger(GunicornLogger):  # type: ignore[misc]
             log.propagate = False
         self.error_log.setLevel(self.loglevel)
         self._access_log_enabled = False  # requests are logged by RequestContext, with their id
+
+
+class CappedHeadProtocol(HttpToolsProtocol):
+    """HTTP/1.1 where a request head (request line and headers) may not exceed ``max_head_bytes``.
+
+    The parser keeps a head's bytes until the head ends, growing without bound, so the bytes are
+    counted here as they arrive, before the parser sees them, and only while a head is being read:
+    the body never counts. Above the limit: 431 problem+json, ``Connection: close``, and the
+    connection ends. (A pipelined head that arrives in the same read as the previous request's end
+    is counted from the next read on: at most one read over.)
+    """
+
+    max_head_bytes: ClassVar[int] = 64 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        rest = memoryview(data)
+        while rest and not self._refused and not self.transport.is_closing():
+            if self._in_head:
+                room = self.max_head_bytes - self._head_bytes
+                if room <= 0:
+                    self._refuse_head()
+                    return
+                piece, rest = rest[:room], rest[room:]
+                self._head_bytes += len(piece)
+            else:
+                piece, rest = rest, rest[:0]
+            super().data_received(piece)  # type: ignore[arg-type]  # the parser takes any buffer
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def _refuse_head(self) -> None:
+        self._refused = True
+        client = self.client[0] if self.client else ""
+        log.warning("http.request_head_too_large", client=client, limit=self.max_head_bytes)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # an earlier request's answer is still being written: no room for ours
+            return
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Request Header Fields Too Large",
+                "status": 431,
+                "detail": f"The request line and headers may take at most {self.max_head_bytes} bytes.",
+            }
+        ).encode()
+        head = [STATUS_LINE[431]]
+        head += [b"%s: %s\r\n" % (name, value) for name, value in self.server_state.default_headers]
+        head += [
+            b"content-type: application/problem+json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-content-type-options: nosniff\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        # Closing at once with unread bytes would reset the connection and the 431 with it: send FIN,
+        # drop what still arrives for a moment (``data_received`` ignores it now), then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, self.transport.close)
+
+
+def head_capped(limit: int) -> type[CappedHeadProtocol]:
+    """The protocol class with this server's header limit."""
+    return type("CappedHeadProtocol", (CappedHeadProtocol,), {"max_head_bytes": limit})
 
 
 class DrainingServer(Server):
@@ -55,8 +141,16 @@ class SatchelWorker(UvicornWorker):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        settings: Settings = self.app.settings
         # Leave a second for the lifespan shutdown before the arbiter's hard kill.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
+        self.config.http = head_capped(settings.max_header_bytes)
+        # Uvicorn rewrites the client address from X-Forwarded-For for the proxies it trusts. Trust
+        # exactly the ones Gunicorn was given (FORWARDED_ALLOW_IPS; none by default), and with none,
+        # leave the headers unread: a client's own X-Forwarded-For must not pick its rate-limit key.
+        trusted = list(self.cfg.forwarded_allow_ips)
+        self.config.forwarded_allow_ips = trusted
+        self.config.proxy_headers = bool(trusted)
 
     def run(self) -> None:
         super().run()
@@ -92,6 +186,8 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "errorlog": "-",
             "proc_name": "satchel-web",
+            # Explicit, so Gunicorn's own default (127.0.0.1, or the variable read behind our back) never applies.
+            "forwarded_allow_ips": s.forwarded_allow_ips,
             "control_socket_disable": True,
             # heartbeat files in memory, so a read-only or slow disk never stalls a worker
             "worker_tmp_dir": str(SHM) if SHM.is_dir() else None,

@@ -12,10 +12,12 @@ import multiprocessing
 import os
 import signal
 import threading
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from celery import Celery, signals
 from celery.apps import worker as celery_worker_app
+from celery.worker import state as worker_state
 from kombu import Queue
 
 from satchel.adapters.jobs import QUEUES
@@ -66,11 +68,36 @@ def _enforce_grace(grace: float) -> None:
         timer.start()
 
 
-def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay: bool = True) -> None:
-    """Run a worker (and its outbox relay) in this process until SIGTERM, which lets running jobs finish."""
+EX_RELAY_DIED = 70  # sysexits.h EX_SOFTWARE: the worker ends because a part of it did
+
+
+def _watch_relay(relay: BaseProcess, stopping: threading.Event) -> None:
+    """A worker without its relay publishes nothing: when the relay dies, stop, so the supervisor restarts both.
+
+    The shutdown is the warm one SIGTERM starts (running jobs get WORKER_GRACE), with a non-zero exit code.
+    """
+
+    def watch() -> None:
+        relay.join()
+        if stopping.is_set() or worker_state.should_stop is not None or worker_state.should_terminate is not None:
+            return  # the worker is stopping anyway, and took the relay with it
+        log.error("relay.died", exitcode=relay.exitcode, pid=relay.pid)
+        signals.worker_shutting_down.send(sender="satchel-relay", sig="relay", how="Warm", exitcode=EX_RELAY_DIED)
+        # What Celery's own SIGTERM handler sets (an exit code; the stubs say None), read by its event loop.
+        worker_state.should_stop = EX_RELAY_DIED  # type: ignore[assignment]
+
+    threading.Thread(target=watch, name="satchel-relay-watch", daemon=True).start()
+
+
+def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay: bool = True) -> int:
+    """Run a worker (and its outbox relay) in this process until SIGTERM, which lets running jobs finish.
+
+    Returns the exit code: 0 after SIGTERM, non-zero when the worker stopped because a part of it died.
+    """
     celery_worker_app.safe_say = _say_as_event  # type: ignore[attr-defined]
     _enforce_grace(settings.worker_grace)
     relay_process = None
+    stopping = threading.Event()
     if relay:  # a separate, spawned process: nothing of it is forked into Celery's pool
         from satchel.worker.relay import relay_main
 
@@ -78,6 +105,7 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
             target=relay_main, args=(os.getpid(),), name="satchel-relay", daemon=True
         )
         relay_process.start()
+        _watch_relay(relay_process, stopping)
 
     @signals.setup_logging.connect(weak=False)
     def _keep_satchel_logging(**_: Any) -> None:
@@ -87,14 +115,22 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
 
     app = create_celery(settings)
     try:
-        _start(app, settings, queues, concurrency)
+        return _start(app, settings, queues, concurrency)
     finally:
+        stopping.set()
         if relay_process is not None:
             relay_process.terminate()
             relay_process.join(10)
 
 
-def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int) -> None:
+def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int) -> int:
+    """Run Celery's worker until it stops; returns its exit code, which Celery's entry point drops."""
+    workers: list[Any] = []
+
+    @signals.worker_init.connect(weak=False)
+    def _keep(sender: Any, **_: Any) -> None:
+        workers.append(sender)
+
     app.worker_main(
         [
             "--quiet",  # no banner: stdout carries JSON events only
@@ -107,3 +143,4 @@ def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int)
             "--hostname=satchel-worker@%h",
         ]
     )
+    return int(workers[-1].exitcode or 0) if workers else 0
