@@ -529,7 +529,7 @@ def test_only_the_first_sweep_in_a_slot_runs(make_app: AppFactory, own_database:
         assert app.call(second.maybe_sweep) is False, "another worker finds the slot taken"
         [slot] = sql(app, sa.select(sweeps))
         assert slot.worker == first.name and slot.finished_at is not None
-        assert slot.purged == {"shares": 1, "files": 0}
+        assert slot.purged == {"shares": 1, "files": 0, "uploads": 0}
         assert sql(app, sa.select(shares).where(shares.c.id == share["id"])) == []
 
 

@@ -20,7 +20,11 @@ from satchel.domain.sharing import (
     ShareRevoked,
     ShareTerms,
     ShareUsedUp,
+    is_share_token,
+    new_share_token,
+    share_lifetime,
 )
+from satchel.ports import UnitOfWork
 from satchel.services.sharing import PASSWORD_ATTEMPTS, ShareView, Sharing
 
 from support.fakes import FakeClock, FakeDatabase, FakePasswordHasher, FakeRateLimiter
@@ -134,6 +138,36 @@ def test_terms_strip_the_note_and_drop_an_empty_one(note: str | None, kept: str 
     assert ShareTerms(WEEK, note=note).validated(max_days=30).note == kept
 
 
+def test_terms_drop_control_characters_and_lone_surrogates_from_the_note_but_keep_its_lines() -> None:
+    note = "for\x00 Bob\ud800\x1b\r\n\tthanks"
+    assert ShareTerms(WEEK, note=note).validated(max_days=30).note == "for Bob\r\n\tthanks"
+
+
+@pytest.mark.parametrize(
+    ("hours", "lifetime"), [(None, timedelta(days=7)), (1, timedelta(hours=1)), (720, timedelta(days=30))]
+)
+def test_a_lifetime_is_the_hours_asked_or_the_servers_default(hours: float | None, lifetime: timedelta) -> None:
+    assert share_lifetime(hours, default_days=7, max_days=30) == lifetime
+
+
+@pytest.mark.parametrize("hours", [0, -1, float("nan"), -float("inf")])
+def test_a_lifetime_must_be_a_positive_number_of_hours(hours: float) -> None:
+    with pytest.raises(InvalidInput, match="positive"):
+        share_lifetime(hours, default_days=7, max_days=30)
+
+
+@pytest.mark.parametrize("hours", [720.001, 1e300, float("inf"), 10**400])
+def test_a_lifetime_beyond_the_maximum_is_refused_without_overflowing(hours: float) -> None:
+    with pytest.raises(InvalidInput, match="at most 30 days"):
+        share_lifetime(hours, default_days=7, max_days=30)
+
+
+def test_share_tokens_have_one_format_that_anything_else_fails() -> None:
+    assert is_share_token(new_share_token())
+    for malformed in ("", "a\x00b", "A" * 31, "A" * 33, "A" * 31 + "=", "A" * 31 + "\u00e9"):
+        assert not is_share_token(malformed)
+
+
 # --- The Sharing service --------------------------------------------------------------------------
 
 
@@ -144,7 +178,9 @@ class World:
         self.clock = FakeClock(NOW)
         self.db = FakeDatabase(self.clock)
         self.limiter = FakeRateLimiter()
-        self.sharing = Sharing(self.db.uow, FakePasswordHasher(), self.limiter, max_days=30, clock=self.clock)
+        self.sharing = Sharing(
+            self.db.uow, FakePasswordHasher(), self.limiter, max_days=30, default_days=7, clock=self.clock
+        )
         self.alice = self.add_user("alice@example.com")
         self.bob = self.add_user("bob@example.com")
         self.report = self.add_file(self.alice, "report.pdf")
@@ -162,7 +198,7 @@ class World:
 
     def add_file(self, owner: User, name: str) -> StoredFile:
         file = StoredFile(
-            id=f"file-{len(self.db.files)}", owner_id=owner.id, name=name, size=10, content_type="text/plain",
+            id=f"{len(self.db.files):032x}", owner_id=owner.id, name=name, size=10, content_type="text/plain",
             sha256="0" * 64, storage_key=f"files/{name}", created_at=self.clock(),
         )  # fmt: skip
 
@@ -216,7 +252,30 @@ def test_create_refuses_another_owners_file_as_not_found(world: World) -> None:
 
 def test_create_refuses_a_missing_file_as_not_found(world: World) -> None:
     with pytest.raises(NotFound):
-        world.share("no-such-file")
+        world.share("f" * 32)
+
+
+def test_create_refuses_a_malformed_file_id_as_not_found_without_a_query(world: World) -> None:
+    with pytest.raises(NotFound):
+        asyncio.run(_without_a_database().create(world.alice, [world.report.id, "a\x00b"], ShareTerms(WEEK)))
+
+
+def test_create_refuses_a_password_the_hasher_could_not_take(world: World) -> None:
+    with pytest.raises(InvalidInput):
+        world.share(world.report.id, password="\ud800")
+    with pytest.raises(InvalidInput, match="too long"):
+        world.share(world.report.id, password="x" * 1025)
+    assert world.db.shares == {}
+
+
+def test_terms_give_the_servers_default_and_refuse_what_it_does_not_allow(world: World) -> None:
+    assert world.sharing.terms().expires_in == timedelta(days=7)
+    assert world.sharing.terms(2, max_downloads=3, note=" hi ").note == "hi"
+    for hours in (1e300, float("inf"), 24 * 31):
+        with pytest.raises(InvalidInput, match="at most 30 days"):
+            world.sharing.terms(hours)
+    with pytest.raises(InvalidInput, match="download limit"):
+        world.sharing.terms(max_downloads=10**30)
 
 
 def test_create_collapses_duplicate_files_keeping_their_order(world: World) -> None:
@@ -261,7 +320,22 @@ def test_open_shows_the_share_and_its_files(world: World) -> None:
 
 def test_open_of_an_unknown_token_is_not_found(world: World) -> None:
     with pytest.raises(NotFound):
-        world.open("no-such-token")
+        world.open(new_share_token())
+
+
+def _without_a_database() -> Sharing:
+    """The service with a database it must never reach: input that cannot name anything needs no query."""
+
+    def no_queries() -> UnitOfWork:
+        raise AssertionError("a query was made")
+
+    return Sharing(no_queries, FakePasswordHasher(), FakeRateLimiter(), max_days=30, default_days=7)
+
+
+@pytest.mark.parametrize("token", ["no-such-token", "a\x00b", "x" * 5000])
+def test_open_of_a_link_that_cannot_be_a_token_is_not_found_without_a_query(token: str) -> None:
+    with pytest.raises(NotFound, match="no such link"):
+        asyncio.run(_without_a_database().open(token))
 
 
 def test_open_of_an_expired_share_raises_share_expired(world: World) -> None:
@@ -354,6 +428,11 @@ def test_unlock_accepts_the_right_password_and_refuses_a_wrong_one(world: World)
     view = world.open(world.share(world.report.id, password="open sesame").share.token)
     assert asyncio.run(world.sharing.unlock(view, "open sesame", client="1.2.3.4")) is True
     assert asyncio.run(world.sharing.unlock(view, "open sesame!", client="1.2.3.4")) is False
+
+
+def test_unlock_with_a_password_the_hasher_could_not_take_is_simply_wrong(world: World) -> None:
+    view = world.open(world.share(world.report.id, password="open sesame").share.token)
+    assert asyncio.run(world.sharing.unlock(view, "\ud800", client="1.2.3.4")) is False
 
 
 def test_unlock_is_rate_limited_per_share_and_client(world: World) -> None:

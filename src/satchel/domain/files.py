@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,13 +10,20 @@ from datetime import datetime
 from satchel.domain.errors import Conflict, Forbidden, InvalidInput
 
 MAX_NAME = 255
+_FILE_ID = re.compile(r"[0-9a-f]{32}")  # 128 random bits, as the Files service makes them
+
+
+def is_file_id(value: str) -> bool:
+    """Whether ``value`` could name a file at all; anything else is "no such file" without asking the database."""
+    return _FILE_ID.fullmatch(value) is not None
 
 
 def clean_file_name(raw: str) -> str:
     """A display name from user input: no folders, no control characters, not empty."""
     name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
-    # Control and format characters go, including right-to-left overrides that disguise extensions.
-    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    # Control and format characters go, including right-to-left overrides that disguise extensions,
+    # and lone surrogates, which no database or file system can store.
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf", "Cs")).strip()
     if name in ("", ".", ".."):
         raise InvalidInput("Give the file a name.")
     if len(name) > MAX_NAME:

@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from satchel.domain.accounts import normalize_email
+from satchel.domain.accounts import MAX_PASSWORD, normalize_email
 from satchel.domain.errors import Gone, InvalidInput, Unauthenticated
 
 MAX_NOTE = 1000
 MAX_RECIPIENTS = 20
+MAX_DOWNLOADS = 1_000_000
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # 24 random bytes in url-safe base64
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 random bits
+
+
+def is_share_token(value: str) -> bool:
+    """Whether ``value`` could be a link's token at all; anything else is "no such link" without a query."""
+    return _TOKEN.fullmatch(value) is not None
+
+
+def share_lifetime(hours: float | None, *, default_days: int, max_days: int) -> timedelta:
+    """How long a new link lasts: the hours asked for, or the server's default when none are.
+
+    Compared before anything is converted, so no number (1e300, infinity, NaN, a thousand digits) can overflow.
+    """
+    if hours is None:
+        return timedelta(days=default_days)
+    if not hours > 0:  # NaN included: it is not greater than anything
+        raise InvalidInput("The expiry must be a positive number of hours.")
+    if hours > max_days * 24:
+        raise InvalidInput(f"Links can last at most {max_days} days on this server.")
+    return timedelta(hours=hours)
+
+
+def check_share_password(password: str) -> None:
+    """A password a link can be locked with: refused here when the hasher could not take it."""
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput("That password is too long.")
+    if any(unicodedata.category(c) == "Cs" for c in password):  # lone surrogates cannot be encoded at all
+        raise InvalidInput("That password contains characters that cannot be stored.")
+
+
+def _clean_note(note: str | None) -> str | None:
+    # Line breaks and tabs are a note's own; other control characters go (NUL cannot be stored in PostgreSQL
+    # text), and so do lone surrogates (they cannot be encoded at all).
+    kept = "".join(c for c in note or "" if c in "\t\n\r" or unicodedata.category(c) not in ("Cc", "Cs"))
+    return kept.strip() or None
 
 
 class ShareExpired(Gone):
@@ -43,9 +86,9 @@ class ShareTerms:
             raise InvalidInput("The expiry must be in the future.")
         if self.expires_in > timedelta(days=max_days):
             raise InvalidInput(f"Links can last at most {max_days} days on this server.")
-        if self.max_downloads is not None and not 1 <= self.max_downloads <= 1_000_000:
-            raise InvalidInput("The download limit must be between 1 and 1,000,000.")
-        note = (self.note or "").strip() or None
+        if self.max_downloads is not None and not 1 <= self.max_downloads <= MAX_DOWNLOADS:
+            raise InvalidInput(f"The download limit must be between 1 and {MAX_DOWNLOADS:,}.")
+        note = _clean_note(self.note)
         if note and len(note) > MAX_NOTE:
             raise InvalidInput(f"Keep the note under {MAX_NOTE} characters.")
         if len(self.notify) > MAX_RECIPIENTS:

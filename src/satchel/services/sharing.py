@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import User
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
-from satchel.domain.files import StoredFile
-from satchel.domain.sharing import Share, ShareTerms, ShareUsedUp
+from satchel.domain.files import StoredFile, is_file_id
+from satchel.domain.sharing import (
+    Share,
+    ShareTerms,
+    ShareUsedUp,
+    check_share_password,
+    is_share_token,
+    new_share_token,
+    share_lifetime,
+)
 from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
 from satchel.services.accounts import utcnow
 
@@ -32,10 +39,6 @@ class ShareView:
         raise NotFound("No such file in this share.")
 
 
-def new_share_token() -> str:
-    return secrets.token_urlsafe(24)  # 192 random bits
-
-
 class Sharing:
     def __init__(
         self,
@@ -44,6 +47,7 @@ class Sharing:
         limiter: RateLimiter,
         *,
         max_days: int,
+        default_days: int,
         scan_required: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -52,7 +56,23 @@ class Sharing:
         self._passwords = passwords
         self._limiter = limiter
         self._max_days = max_days
+        self._default_days = default_days
         self._clock = clock
+
+    def terms(
+        self,
+        expires_in_hours: float | None = None,
+        max_downloads: int | None = None,
+        note: str | None = None,
+        *,
+        delete_files_when_done: bool = False,
+        notify: Iterable[str] = (),
+    ) -> ShareTerms:
+        """What an owner asks for, as terms checked against this server's limits: the default expiry when no
+        hours are given, never beyond the maximum. Every route that makes a link starts here."""
+        expires_in = share_lifetime(expires_in_hours, default_days=self._default_days, max_days=self._max_days)
+        terms = ShareTerms(expires_in, max_downloads, note, delete_files_when_done, tuple(notify))
+        return terms.validated(self._max_days)
 
     async def create(
         self, owner: User, file_ids: list[str], terms: ShareTerms, *, password: str | None = None
@@ -63,6 +83,10 @@ class Sharing:
         file_ids = list(dict.fromkeys(file_ids))
         if not 1 <= len(file_ids) <= MAX_FILES_PER_SHARE:
             raise InvalidInput(f"Share between 1 and {MAX_FILES_PER_SHARE} files.")
+        if not all(is_file_id(i) for i in file_ids):
+            raise NotFound("No such file.")
+        if password:
+            check_share_password(password)
         password_hash = await self._passwords.hash(password) if password else None
         now = self._clock()
         async with self._uow() as uow:
@@ -108,6 +132,8 @@ class Sharing:
 
     async def open(self, token: str) -> ShareView:
         """The public view of a link, or why it can no longer be used."""
+        if not is_share_token(token):
+            raise NotFound("There is no such link.")
         async with self._uow() as uow:
             share = await uow.shares.by_token(token)
             if share is None:
@@ -122,6 +148,10 @@ class Sharing:
             raise TooManyAttempts(wait, "Too many password attempts; wait a minute.")
         if view.share.password_hash is None:
             raise InvalidInput("This link has no password.")
+        try:
+            check_share_password(password)
+        except InvalidInput:
+            return False  # no link was ever locked with it, and the hasher could not take it
         return await self._passwords.verify(view.share.password_hash, password)
 
     async def take_download(self, view: ShareView, files: list[StoredFile], *, unlocked: bool) -> None:

@@ -1,9 +1,10 @@
 """Sending stored bytes: one file with Range support, several as a zip made on the fly.
 
-Local files are handed to Starlette's FileResponse (sendfile-style, Range and
-multi-range included); other stores stream in large blocks with single-range
-support; S3 may instead redirect to a short-lived presigned URL. Memory stays
-flat whatever the size: nothing is read whole.
+Whatever the store, one parser decides what a Range header asks for: a single range is sent as 206, a
+range wholly outside the file is a 416 problem, and anything else (several ranges, another unit, bad
+syntax, a stale If-Range) is ignored and the whole file sent, as RFC 9110 allows. Local files are then
+handed to Starlette's FileResponse (sendfile-style); other stores stream in large blocks; S3 may instead
+redirect to a short-lived presigned URL. Memory stays flat whatever the size: nothing is read whole.
 """
 
 from __future__ import annotations
@@ -13,20 +14,37 @@ import re
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from satchel.adapters.storage import content_disposition
+from satchel.domain.errors import NotFound
 from satchel.domain.files import INFECTED, StoredFile
 from satchel.ports import ObjectStore
 from satchel.web.security import DOWNLOAD_POLICY
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_BEYOND = 10**18  # any position past 18 digits lies outside every file; int() of thousands of digits is refused
+Span = tuple[int, int]  # start, end exclusive
 
 
 class _LocalFile(FileResponse):
+    """A local file sent sendfile-style, with the range we decided on rather than whatever the request said."""
+
     chunk_size = 1024 * 1024  # fewer, larger reads than the default 64 KiB
+
+    def __init__(self, path: Path, span: Span | None, *, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(path, media_type=media_type, headers=headers)
+        self._range = f"bytes={span[0]}-{span[1] - 1}".encode() if span else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
+        if self._range:
+            headers.append((b"range", self._range))
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def _headers(file: StoredFile) -> dict[str, str]:
@@ -39,25 +57,42 @@ def _headers(file: StoredFile) -> dict[str, str]:
     }
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """(start, end exclusive), None for 'send it all', or 'unsatisfiable'."""
-    match = _RANGE.match(header.strip())
-    if not match:
-        return None  # several ranges or another unit: RFC 9110 lets us send the whole file
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else _BEYOND
+
+
+def requested_span(request: Request, file: StoredFile) -> Span | None:
+    """The one byte range the request asks for, or None for the whole file; 416 when it lies outside the file.
+
+    Called before a download is counted, so a refused range never uses one up.
+    """
+    header, etag = request.headers.get("range"), f'"{file.sha256}"'
+    if not header or request.headers.get("if-range", etag) != etag:
+        return None  # the file changed since the client's first part: it needs all of it
+    match = _RANGE.fullmatch(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
     first, last = match.groups()
-    if not first and not last:
-        return "unsatisfiable"
-    if not first:
-        suffix = int(last)
-        return (max(0, size - suffix), size) if suffix else "unsatisfiable"
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or start >= end:
-        return "unsatisfiable"
-    return start, end
+    if not first:  # the last N bytes
+        suffix = _position(last)
+        if suffix == 0 or file.size == 0:
+            raise _unsatisfiable(file)
+        return max(0, file.size - suffix), file.size
+    start = _position(first)
+    if last and _position(last) < start:
+        return None  # last before first: not a range at all
+    if start >= file.size:
+        raise _unsatisfiable(file)
+    return start, min(_position(last) + 1, file.size) if last else file.size
 
 
-async def send_file(request: Request, store: ObjectStore, file: StoredFile, *, presign: bool) -> Response:
+def _unsatisfiable(file: StoredFile) -> HTTPException:
+    detail = f"The range asked for lies outside the file, which is {file.size} bytes long."
+    return HTTPException(416, detail, headers={"Content-Range": f"bytes */{file.size}"})
+
+
+async def send_file(store: ObjectStore, file: StoredFile, span: Span | None, *, presign: bool) -> Response:
+    """The file's bytes, or ``span`` of them (from ``requested_span``)."""
     headers = _headers(file)
     if presign:
         url = await store.presigned_url(file.storage_key, filename=file.name, content_type=file.content_type)
@@ -65,22 +100,13 @@ async def send_file(request: Request, store: ObjectStore, file: StoredFile, *, p
             return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
     path = store.local_path(file.storage_key)
     if path is not None:
-        return _LocalFile(path, media_type=file.content_type, headers=headers)
-    wanted = request.headers.get("range")
-    span = None
-    if wanted and request.headers.get("if-range", headers["ETag"]) == headers["ETag"]:
-        span = _parse_range(wanted, file.size)
-    if span == "unsatisfiable":
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{file.size}"})
-    if isinstance(span, tuple):
-        start, end = span
+        return _LocalFile(path, span, media_type=file.content_type, headers=headers)
+    start, end = span or (0, file.size)
+    headers["Content-Length"] = str(end - start)
+    if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
-        headers["Content-Length"] = str(end - start)
-        body = store.get_stream(file.storage_key, start, end)
-        return StreamingResponse(body, status_code=206, media_type=file.content_type, headers=headers)
-    headers["Content-Length"] = str(file.size)
-    body = store.get_stream(file.storage_key, 0, file.size)
-    return StreamingResponse(body, media_type=file.content_type, headers=headers)
+    body = store.get_stream(file.storage_key, start, end)
+    return StreamingResponse(body, status_code=206 if span else 200, media_type=file.content_type, headers=headers)
 
 
 class _Sink(io.RawIOBase):
@@ -149,6 +175,6 @@ def send_zip(store: ObjectStore, files: list[StoredFile], name: str) -> Streamin
 async def send_thumbnail(store: ObjectStore, file: StoredFile) -> Response:
     """A preview we made ourselves (always WebP), cacheable by the browser that may see it."""
     if not file.thumbnail_key or file.scan_status == INFECTED:
-        return Response(status_code=404)
+        raise NotFound("This file has no preview.")  # problem+json, like every other 404
     data = b"".join([chunk async for chunk in store.get_stream(file.thumbnail_key)])
     return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from satchel.domain.errors import DomainError, InvalidInput
-from satchel.domain.sharing import ShareTerms
+from satchel.domain.accounts import User
+from satchel.domain.errors import DomainError, InvalidInput, NotFound
+from satchel.domain.files import StoredFile, is_file_id
 from satchel.services.accounts import utcnow
-from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of
+from satchel.services.sharing import MAX_FILES_PER_SHARE
+from satchel.web.params import BIGINT, FileId, RowId
+from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of, start_session
 from satchel.web.templating import flash, render
 from satchel.web.urls import base_url
 
 router = APIRouter(include_in_schema=False)
 EXPIRY_CHOICES = [("1 hour", 1), ("1 day", 24), ("3 days", 72), ("7 days", 168), ("30 days", 720)]
 PAGE_SIZE = 50
+PageNumber = Annotated[int, Query(ge=1, le=BIGINT // PAGE_SIZE)]  # its offset must fit the database too
 
 
 def _safe_next(target: str | None) -> str:
@@ -56,7 +59,7 @@ async def signup(
             request, "signup.html", exc.status, error=exc.message, email=email,
             signup_enabled=services.settings.signup_enabled,
         )  # fmt: skip
-    await session.rotate(user_id=user.id)
+    await start_session(session, user)
     await flash(request, "Welcome to Satchel. Drop files here to upload them.")
     return _redirect("/files")
 
@@ -79,7 +82,7 @@ async def login(
         user = await services.accounts.sign_in(email, password, client=client_of(request))
     except DomainError as exc:
         return await render(request, "login.html", exc.status, error=exc.message, email=email, next=_safe_next(next))
-    await session.rotate(user_id=user.id)  # a new session id on sign-in: no fixation
+    await start_session(session, user)
     return _redirect(_safe_next(next))
 
 
@@ -95,7 +98,7 @@ async def files_page(
     user: PageUser,
     services: ServicesDep,
     sort: str = "-created",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     if sort not in ("-created", "created", "name", "-name", "size", "-size"):
         sort = "-created"
@@ -103,12 +106,12 @@ async def files_page(
     pages = max(1, -(-total // PAGE_SIZE))
     return await render(
         request, "files.html", files=files, total=total, page=page, pages=pages, sort=sort,
-        max_upload=services.settings.max_upload_bytes,
+        max_upload=services.settings.max_upload_bytes, upload_chunk=services.settings.upload_chunk_bytes,
     )  # fmt: skip
 
 
 @router.get("/files/{file_id}")
-async def file_page(request: Request, file_id: str, user: PageUser, services: ServicesDep) -> Response:
+async def file_page(request: Request, user: PageUser, services: ServicesDep, file_id: FileId) -> Response:
     details = await services.files.details(user, file_id)
     views = await services.sharing.with_files(details.shares)
     return await render(request, "file.html", file=details.file, shares=views, base=base_url(request), now=utcnow())
@@ -116,7 +119,7 @@ async def file_page(request: Request, file_id: str, user: PageUser, services: Se
 
 @router.post("/files/{file_id}/rename", dependencies=[CsrfChecked])
 async def rename_file(
-    request: Request, file_id: str, user: PageUser, services: ServicesDep, name: Annotated[str, Form()]
+    request: Request, user: PageUser, services: ServicesDep, file_id: FileId, name: Annotated[str, Form()]
 ) -> Response:
     try:
         await services.files.rename(user, file_id, name)
@@ -126,16 +129,14 @@ async def rename_file(
 
 
 @router.post("/files/{file_id}/delete", dependencies=[CsrfChecked])
-async def delete_file(request: Request, file_id: str, user: PageUser, services: ServicesDep) -> Response:
+async def delete_file(request: Request, user: PageUser, services: ServicesDep, file_id: FileId) -> Response:
     file = await services.files.delete(user, file_id)
     await flash(request, f"Deleted {file.name}.")
     return _redirect("/files")
 
 
 @router.get("/shares")
-async def shares_page(
-    request: Request, user: PageUser, services: ServicesDep, page: Annotated[int, Query(ge=1)] = 1
-) -> Response:
+async def shares_page(request: Request, user: PageUser, services: ServicesDep, page: PageNumber = 1) -> Response:
     views, total = await services.sharing.list_owned(user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return await render(
@@ -148,7 +149,7 @@ async def shares_page(
 async def new_share_page(
     request: Request, user: PageUser, services: ServicesDep, file: Annotated[list[str] | None, Query()] = None
 ) -> Response:
-    chosen = [await services.files.owned(user, file_id) for file_id in (file or [])[:100]]
+    chosen = await _chosen(user, services, file or [])
     if not chosen:
         await flash(request, "Choose one or more files to share first.", "error")
         return _redirect("/files")
@@ -156,6 +157,26 @@ async def new_share_page(
     return await render(
         request, "share_new.html", files=chosen, expiry_choices=_expiry_choices(services), expires_in_hours=default
     )
+
+
+async def _chosen(user: User, services: ServicesDep, file_ids: list[str]) -> list[StoredFile]:
+    """The owner's files a form or link names; one that cannot be a file id is "no such file", unqueried."""
+    if not all(is_file_id(i) for i in file_ids):
+        raise NotFound("No such file.")
+    return [await services.files.owned(user, file_id) for file_id in file_ids[:MAX_FILES_PER_SHARE]]
+
+
+def _download_limit(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput("The download limit must be a whole number.")
+    return int(text) if len(text) <= 18 else BIGINT  # beyond any limit, and refused with the terms
+
+
+def _recipients(text: str) -> list[str]:
+    return [r.strip() for r in text.replace(";", ",").replace("\n", ",").split(",") if r.strip()]
 
 
 def _expiry_choices(services: ServicesDep) -> list[tuple[str, int]]:
@@ -179,16 +200,15 @@ async def create_share(
     delete_files_when_done: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
-        limit = int(max_downloads) if max_downloads.strip() else None
-        recipients = tuple(r.strip() for r in notify.replace(";", ",").replace("\n", ",").split(",") if r.strip())
-        hours = expires_in_hours or services.settings.share_default_days * 24
-        terms = ShareTerms(timedelta(hours=hours), limit, note, delete_files_when_done, recipients)
+        terms = services.sharing.terms(
+            expires_in_hours, _download_limit(max_downloads), note,
+            delete_files_when_done=delete_files_when_done, notify=_recipients(notify),
+        )  # fmt: skip
         view = await services.sharing.create(user, file_id, terms, password=password or None)
-    except (DomainError, ValueError) as exc:
-        chosen = [await services.files.owned(user, i) for i in file_id[:100]]
-        message = exc.message if isinstance(exc, DomainError) else "The download limit must be a whole number."
+    except DomainError as exc:
+        chosen = await _chosen(user, services, file_id)
         return await render(
-            request, "share_new.html", 422, files=chosen, expiry_choices=_expiry_choices(services), error=message,
+            request, "share_new.html", 422, files=chosen, expiry_choices=_expiry_choices(services), error=exc.message,
             note=note, max_downloads=max_downloads, expires_in_hours=expires_in_hours, notify=notify,
         )  # fmt: skip
     await flash(request, "Your link is ready. Copy it and send it to whoever needs the files.")
@@ -196,13 +216,13 @@ async def create_share(
 
 
 @router.get("/shares/{share_id}")
-async def share_page(request: Request, share_id: int, user: PageUser, services: ServicesDep) -> Response:
+async def share_page(request: Request, share_id: RowId, user: PageUser, services: ServicesDep) -> Response:
     view = await services.sharing.owned(user, share_id)
     return await render(request, "share.html", view=view, base=base_url(request), now=utcnow())
 
 
 @router.post("/shares/{share_id}/revoke", dependencies=[CsrfChecked])
-async def revoke_share(request: Request, share_id: int, user: PageUser, services: ServicesDep) -> Response:
+async def revoke_share(request: Request, share_id: RowId, user: PageUser, services: ServicesDep) -> Response:
     await services.sharing.revoke(user, share_id)
     await flash(request, "The link is revoked; it no longer works for anyone.")
     return _redirect(f"/shares/{share_id}")
@@ -227,12 +247,12 @@ async def change_password(
     new_password: Annotated[str, Form()],
 ) -> Response:
     try:
-        await services.accounts.change_password(user, current_password, new_password)
+        changed = await services.accounts.change_password(user, current_password, new_password)
     except DomainError as exc:
         tokens = await services.accounts.tokens(user)
         return await render(request, "account.html", exc.status, tokens=tokens, password_error=exc.message)
-    await session.rotate(user_id=user.id)
-    await flash(request, "Your password is changed.")
+    await start_session(session, changed)  # this browser stays signed in; every other session has ended
+    await flash(request, "Your password is changed. Other sessions are signed out and your API tokens are revoked.")
     return _redirect("/account")
 
 
@@ -251,7 +271,7 @@ async def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
-async def revoke_token(request: Request, token_id: int, user: PageUser, services: ServicesDep) -> Response:
+async def revoke_token(request: Request, token_id: RowId, user: PageUser, services: ServicesDep) -> Response:
     await services.accounts.revoke_token(user, token_id)
     await flash(request, "The token is revoked.")
     return _redirect("/account")

@@ -8,14 +8,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from satchel.domain.errors import TooManyAttempts
-from satchel.domain.files import StoredFile
 from satchel.domain.sharing import SharePasswordRequired
 from satchel.services.sharing import ShareView
-from satchel.web.downloads import send_file, send_thumbnail, send_zip
+from satchel.web.downloads import requested_span, send_file, send_thumbnail, send_zip
+from satchel.web.openapi import SHARE_DOWNLOAD, SHARE_PASSWORD
+from satchel.web.params import FileId
 from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
 from satchel.web.templating import render
 
-router = APIRouter(prefix="/s", tags=["public"])
+# Every public route answers with a Response of its own; the document describes the downloads' answers.
+router = APIRouter(
+    prefix="/s", tags=["public"], dependencies=SHARE_PASSWORD, responses=SHARE_DOWNLOAD, default_response_class=Response
+)
 PASSWORD_HEADER = "X-Share-Password"  # noqa: S105 - for curl and scripts; browsers unlock with the form
 
 
@@ -57,37 +61,39 @@ async def unlock(
     return await render(request, "public_password.html", 401, view=view, error="That password is not right.")
 
 
-async def _take(
-    view: ShareView, files: list[StoredFile], request: Request, services: ServicesDep, session: SessionDep
-) -> None:
-    unlocked = await _unlocked(request, services, session, view)
-    if view.share.has_password and not unlocked:
+async def _ensure_unlocked(request: Request, services: ServicesDep, session: SessionDep, view: ShareView) -> None:
+    if not await _unlocked(request, services, session, view):
         raise SharePasswordRequired(f"This link needs its password: unlock it on its page, or send {PASSWORD_HEADER}.")
-    await services.sharing.take_download(view, files, unlocked=unlocked)
 
 
 @router.get("/{token}/files/{file_id}", summary="Download one file of a share (counts as one download)")
 async def download_file(
-    token: str, file_id: str, request: Request, services: ServicesDep, session: SessionDep
+    token: str, request: Request, services: ServicesDep, session: SessionDep, file_id: FileId
 ) -> Response:
     view = await services.sharing.open(token)
     file = view.file(file_id)  # a wrong file id must not use up a download
-    await _take(view, [file], request, services, session)
-    return await send_file(request, services.storage, file, presign=services.settings.storage_presign)
+    await _ensure_unlocked(request, services, session, view)
+    span = requested_span(request, file)  # nor a range outside the file (its size shows only once unlocked)
+    await services.sharing.take_download(view, [file], unlocked=True)
+    return await send_file(services.storage, file, span, presign=services.settings.storage_presign)
 
 
 @router.get("/{token}/thumbnails/{file_id}", include_in_schema=False)
-async def thumbnail(token: str, file_id: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
+async def thumbnail(
+    token: str, request: Request, services: ServicesDep, session: SessionDep, file_id: FileId
+) -> Response:
     view = await services.sharing.open(token)
-    if not await _unlocked(request, services, session, view):
-        raise SharePasswordRequired()
+    await _ensure_unlocked(request, services, session, view)
     return await send_thumbnail(services.storage, view.file(file_id))  # a preview is not a download
 
 
 @router.get("/{token}/download", summary="Download a share: its one file, or all its files as a zip")
 async def download_all(token: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
     view = await services.sharing.open(token)
-    await _take(view, view.files, request, services, session)
-    if len(view.files) == 1:
-        return await send_file(request, services.storage, view.files[0], presign=services.settings.storage_presign)
+    await _ensure_unlocked(request, services, session, view)
+    single = view.files[0] if len(view.files) == 1 else None
+    span = requested_span(request, single) if single else None  # a zip is made on the fly: no ranges
+    await services.sharing.take_download(view, view.files, unlocked=True)
+    if single:
+        return await send_file(services.storage, single, span, presign=services.settings.storage_presign)
     return send_zip(services.storage, view.files, f"satchel-{token[:8]}.zip")

@@ -2,51 +2,60 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from satchel.domain.sharing import ShareTerms
 from satchel.services.accounts import utcnow
 from satchel.web.api.schemas import Page, ShareIn, ShareOut
+from satchel.web.openapi import SIGNED_IN, problems
+from satchel.web.params import Offset, RowId
 from satchel.web.security import ApiUser, ServicesDep
 from satchel.web.urls import base_url
 
-router = APIRouter(prefix="/api/shares", tags=["shares"])
+router = APIRouter(prefix="/api/shares", tags=["shares"], dependencies=SIGNED_IN, responses=problems(401, 503))
+NO_SUCH_SHARE = problems((404, "No such share, or not yours"))
 
 
-@router.get("", summary="List your shares, newest first, with their download counts")
+@router.get("", summary="List your shares, newest first, with their download counts", responses=problems(422))
 async def list_shares(
     request: Request,
     user: ApiUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[ShareOut]:
     views, total = await services.sharing.list_owned(user, limit=limit, offset=offset)
     base, now = base_url(request), utcnow()
     return Page(items=[ShareOut.of(v, base, now) for v in views], total=total, limit=limit, offset=offset)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Share one or several of your files")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Share one or several of your files",
+    responses=problems(403, (404, "One of the files does not exist, or is not yours"), 422),
+)
 async def create_share(body: ShareIn, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
-    terms = ShareTerms(
-        timedelta(hours=body.expires_in_hours) if body.expires_in_hours
-        else timedelta(days=services.settings.share_default_days),
-        body.max_downloads, body.note,
-        body.delete_files_when_done, tuple(body.notify),
+    terms = services.sharing.terms(
+        body.expires_in_hours, body.max_downloads, body.note,
+        delete_files_when_done=body.delete_files_when_done, notify=body.notify,
     )  # fmt: skip
     view = await services.sharing.create(user, body.file_ids, terms, password=body.password or None)
     return ShareOut.of(view, base_url(request), utcnow())
 
 
-@router.get("/{share_id}", summary="One of your shares")
-async def get_share(share_id: int, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
+@router.get("/{share_id}", summary="One of your shares", responses=NO_SUCH_SHARE | problems(422))
+async def get_share(share_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
     return ShareOut.of(await services.sharing.owned(user, share_id), base_url(request), utcnow())
 
 
-@router.delete("/{share_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a share")
-async def revoke_share(share_id: int, user: ApiUser, services: ServicesDep) -> Response:
+@router.delete(
+    "/{share_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a share",
+    responses=problems(403) | NO_SUCH_SHARE | problems(422),
+)
+async def revoke_share(share_id: RowId, user: ApiUser, services: ServicesDep) -> Response:
     await services.sharing.revoke(user, share_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
