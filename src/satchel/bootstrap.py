@@ -7,16 +7,18 @@ the worker and the admin commands all build their world through this module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from satchel.adapters.clamav import ClamdScanner
 from satchel.adapters.db.engine import Database
 from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.adapters.db.uploads import AdvisoryUploadLocks
 from satchel.adapters.images import PillowThumbnailer
 from satchel.adapters.mail import open_mailer
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
-from satchel.ports import Mailer, Probe
+from satchel.ports import Mailer, Probe, UnitOfWorkFactory
 from satchel.services.accounts import Accounts
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
@@ -24,6 +26,7 @@ from satchel.services.files import Files
 from satchel.services.jobs import JobsAdmin
 from satchel.services.sharing import Sharing
 from satchel.services.storage_check import StorageCheck
+from satchel.services.uploads import Uploads
 from satchel.settings import Settings
 
 
@@ -36,9 +39,11 @@ class Services:
     redis: Redis
     storage: ObstoreStorage
     mailer: Mailer
+    uow: UnitOfWorkFactory = field(init=False)  # one transaction on the database, for every use case
     sessions: RedisSessionStore = field(init=False)
     accounts: Accounts = field(init=False)
     files: Files = field(init=False)
+    uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
@@ -48,22 +53,32 @@ class Services:
     def __post_init__(self) -> None:
         s = self.settings
         passwords = Argon2Hasher()
-        limiter = RedisRateLimiter(self.redis)
+        limiter = RedisRateLimiter(self.redis)  # sign-in and share passwords: refused while Redis is down
+        upload_limiter = RedisRateLimiter(self.redis, fail_open=True)  # signed-in users keep uploading
         self.sessions = RedisSessionStore(self.redis)
 
         def uow() -> SqlUnitOfWork:
-            return SqlUnitOfWork(self.database.engine)
+            return SqlUnitOfWork(self.database)
 
         self.accounts = Accounts(
             uow, passwords, limiter, default_quota=s.default_quota_bytes, signup_enabled=s.signup_enabled
         )
         self.files = Files(
-            uow, self.storage, limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
+            uow, self.storage, upload_limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
         )
-        self.sharing = Sharing(uow, passwords, limiter, max_days=s.share_max_days, scan_required=s.scan_required)
-        self.expiry = Expiry(uow, self.storage)
+        self.uow = uow
+        self._upload_locks = AdvisoryUploadLocks(s.database_url, self.database.guard)
+        self.uploads = Uploads(
+            uow, self.storage.staging, self._upload_locks, self.files, upload_limiter,
+            max_upload_bytes=s.max_upload_bytes, expire_after=timedelta(hours=s.upload_expiry_hours),
+        )  # fmt: skip
+        self.sharing = Sharing(
+            uow, passwords, limiter, max_days=s.share_max_days, default_days=s.share_default_days,
+            scan_required=s.scan_required,
+        )  # fmt: skip
+        self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)
-        self.storage_check = StorageCheck(uow, self.storage)
+        self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
         self.background = Background(
             uow, self.storage, self.mailer,
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
@@ -76,6 +91,7 @@ class Services:
         return [self.database, self.redis, self.storage]
 
     async def close(self) -> None:
+        await self._upload_locks.close()
         await self.redis.close()
         await self.database.close()
 
@@ -88,8 +104,8 @@ def open_services(settings: Settings, *, pooled: bool = True) -> Services:
     """
     return Services(
         settings=settings,
-        database=Database(settings.database_url, pool_size=10 if pooled else 0),
-        redis=Redis(settings.redis_url),
+        database=Database(settings.database_url, pool_size=10 if pooled else 0, timeout=settings.database_timeout),
+        redis=Redis(settings.redis_url, timeout=settings.redis_timeout),
         storage=open_storage(settings),
         mailer=open_mailer(settings.email_url),
     )

@@ -103,7 +103,9 @@ def worker(
     if unknown or not chosen:
         typer.echo(f"satchel worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", err=True)
         raise typer.Exit(2)
-    run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency, relay=relay)
+    raise typer.Exit(
+        run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency, relay=relay)
+    )
 
 
 @app.command()
@@ -191,6 +193,7 @@ def purge_expired(
         shares=len(report.shares),
         files=len(report.files),
         freed_bytes=report.freed_bytes,
+        uploads=report.uploads,
     )
 
 
@@ -265,21 +268,31 @@ app.add_typer(storage_app, name="storage")
 
 @storage_app.command("verify")
 def storage_verify(
-    fix: Annotated[bool, typer.Option("--fix", help="Delete orphaned objects (older than an hour).")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Delete orphaned objects and interrupted uploads older than --grace.")
+    ] = False,
     deep: Annotated[bool, typer.Option("--deep", help="Also recompute every file's SHA-256.")] = False,
+    grace: Annotated[
+        float, typer.Option(help="Seconds before unclaimed bytes count as orphaned (writes may be in flight).", min=0)
+    ] = 3600,
 ) -> None:
-    """Orphaned objects, files whose bytes are missing, size and (--deep) checksum mismatches."""
+    """Orphaned objects, interrupted uploads' staged bytes, files whose bytes are missing, size and (--deep)
+    checksum mismatches."""
+    from datetime import timedelta
+
     from satchel.runtime.progress import reporter
 
     with reporter("verify") as progress:
-        report = _run(lambda s: s.storage_check.verify(deep=deep, fix=fix, progress=progress))
+        report = _run(
+            lambda s: s.storage_check.verify(deep=deep, fix=fix, grace=timedelta(seconds=grace), progress=progress)
+        )
     from satchel.runtime.logging import get_logger
 
     get_logger("satchel.storage").info(
-        "storage.verified", checked=report.checked, orphans=report.orphans, missing=report.missing,
-        mismatched=report.mismatched, removed=report.removed,
+        "storage.verified", checked=report.checked, orphans=report.orphans, interrupted=report.interrupted,
+        missing=report.missing, mismatched=report.mismatched, removed=report.removed,
     )  # fmt: skip
-    unresolved = report.missing or report.mismatched or (report.orphans and not fix)
+    unresolved = report.missing or report.mismatched or ((report.orphans or report.interrupted) and not fix)
     if unresolved:
         raise typer.Exit(1)
 

@@ -7,6 +7,7 @@ adapter stands behind each one, from the URL in the settings (factor IV).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import Share
+from satchel.domain.uploads import Upload
 
 
 class ServiceUnavailable(Exception):
@@ -74,6 +76,61 @@ class ObjectStore(Probe, Protocol):
     async def presigned_url(self, key: str, *, filename: str, content_type: str) -> str | None:
         """A short-lived direct download URL, when the backend can make one."""
 
+    async def sha256(self, key: str) -> str:
+        """The SHA-256 of the stored object, read back from storage."""
+
+
+@dataclass(frozen=True)
+class StagedPoint:
+    """Bytes of a resumable upload are durable up to ``offset``; ``staging`` is how the store finds them again."""
+
+    offset: int
+    staging: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Bytes in storage that are not (yet) an object: a staged upload, or a write that was interrupted."""
+
+    ref: str
+    upload_id: str | None  # the resumable upload it belongs to, when it is one
+    size: int
+    modified: datetime
+
+
+class UploadStaging(Protocol):
+    """Where the bytes of resumable uploads wait until they are whole: parts on S3, a sparse file on disk.
+
+    Everything a later request needs is in the returned ``staging`` record, which the caller keeps
+    with the upload in the database: any process can continue an upload another one started.
+    """
+
+    async def begin(
+        self, upload_id: str, key: str, *, length: int, content_type: str | None, filename: str
+    ) -> dict[str, Any]:
+        """Get ready to receive ``length`` bytes that will become the object ``key``."""
+
+    def write(
+        self, upload_id: str, staging: dict[str, Any], offset: int, chunks: AsyncIterator[bytes], *, keep_partial: bool
+    ) -> AsyncIterator[StagedPoint]:
+        """Store ``chunks`` from ``offset`` on, yielding each point up to which the bytes are durable.
+
+        If ``chunks`` fails, with ``keep_partial`` the bytes received so far are made durable and
+        yielded before the error is raised again; without it they are abandoned.
+        """
+
+    async def finish(self, upload_id: str, staging: dict[str, Any], key: str) -> None:
+        """Make the staged bytes the object ``key``. Finishing an upload that is already finished does nothing."""
+
+    async def discard(self, upload_id: str, staging: dict[str, Any]) -> None:
+        """Remove every staged byte of the upload."""
+
+    def leftovers(self) -> AsyncIterator[Leftover]:
+        """Staged uploads and interrupted writes still taking space, for ``storage verify``."""
+
+    async def remove(self, ref: str) -> None:
+        """Remove one leftover."""
+
 
 @dataclass(frozen=True)
 class Message:
@@ -116,6 +173,10 @@ class TokenRepository(Protocol):
     async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None: ...
     async def list_for(self, user_id: int) -> list[ApiToken]: ...
     async def revoke(self, user_id: int, token_id: int, now: datetime) -> bool: ...
+    async def revoke_all(self, user_id: int, now: datetime) -> int:
+        """Revoke every active token of the user; returns how many were."""
+        ...
+
     async def touch(self, token_id: int, now: datetime) -> None: ...
 
 
@@ -183,6 +244,31 @@ class JobRepository(Protocol):
     async def retry(self, job_id: str) -> bool: ...
 
 
+class UploadRepository(Protocol):
+    async def add(self, upload: Upload) -> None: ...
+    async def get(self, upload_id: str) -> Upload | None: ...
+
+    async def advance(self, upload_id: str, *, from_offset: int, point: StagedPoint, expires_at: datetime) -> bool:
+        """Move the offset on, only if it is still ``from_offset``; True if it moved."""
+
+    async def mark_finished(self, upload_id: str, file_id: str) -> None: ...
+    async def delete(self, upload_id: str) -> None: ...
+
+    async def expired(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+        """Uploads past their expiry, finished or not, in id order after ``after_id``."""
+
+    async def live_ids(self) -> set[str]:
+        """Ids of every upload still on record (for storage checks)."""
+
+
+class UploadLocks(Protocol):
+    def hold(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive right to write the upload while the block runs; raises UploadBusy if another request has it.
+
+        The right ends with the block, or with the process holding it, however it dies.
+        """
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -196,6 +282,8 @@ class UnitOfWork(Protocol):
     def shares(self) -> ShareRepository: ...
     @property
     def jobs(self) -> JobRepository: ...
+    @property
+    def uploads(self) -> UploadRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from satchel.ports import ObjectStore, UnitOfWork, UnitOfWorkFactory
 from satchel.services.accounts import utcnow
+from satchel.services.uploads import Uploads
 
 BATCH = 200
 
@@ -17,27 +18,45 @@ class PurgeReport:
     shares: list[int] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     freed_bytes: int = 0
+    uploads: int = 0  # abandoned resumable uploads removed with their staged bytes
 
 
 class Expiry:
-    def __init__(self, uow: UnitOfWorkFactory, store: ObjectStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        store: ObjectStore,
+        uploads: Uploads | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._uow = uow
         self._store = store
+        self._uploads = uploads
         self._clock = clock
 
     async def purge_expired(
         self, *, dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None
     ) -> PurgeReport:
-        """Remove ended shares (expired, revoked, used up). Idempotent: a second run finds nothing to do."""
+        """Remove ended shares (expired, revoked, used up) and abandoned uploads. Idempotent: a second run
+        finds nothing to do."""
         report = PurgeReport()
         tell = progress or (lambda *_: None)
         now = self._clock()
+        await self._purge_shares(now, report, tell, dry_run=dry_run)
+        if self._uploads is not None:
+            report.uploads = await self._uploads.purge_expired(now, dry_run=dry_run)
+        return report
+
+    async def _purge_shares(
+        self, now: datetime, report: PurgeReport, tell: Callable[[str, int, int], None], *, dry_run: bool
+    ) -> None:
         while True:
             async with self._uow() as uow:
                 after = report.shares[-1] if report.shares else 0  # page by id: a dry run deletes nothing
                 ended = await uow.shares.ended(now, limit=BATCH, after_id=after)
                 if not ended:
-                    return report
+                    return
                 tell("shares", len(report.shares) + len(ended), len(report.shares) + len(ended))
                 for share in ended:
                     report.shares.append(share.id)

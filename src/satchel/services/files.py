@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import QuotaExceeded, User
-from satchel.domain.errors import InvalidInput, NotFound, TooLarge, TooManyAttempts
+from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
-from satchel.ports import ObjectStore, RateLimiter, UnitOfWorkFactory
+from satchel.ports import ObjectStore, RateLimiter, UnitOfWork, UnitOfWorkFactory
 from satchel.services.accounts import utcnow
 
 log = logging.getLogger("satchel.files")
@@ -22,6 +23,7 @@ UPLOADS_PER_MINUTE = 120
 THUMBNAIL_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff")
 SORTS = ("-created", "created", "name", "-name", "size", "-size")
 MAX_PAGE = 200
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")  # RFC 6838 names only
 
 
 class UploadTooLarge(TooLarge):
@@ -103,25 +105,35 @@ class Files:
             self._check_size(owner, declared_size)
         too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
         meter = Meter(chunks, min(self._max_upload, owner.remaining_bytes), too_large)
-        content_type = _content_type(name, content_type)
+        content_type = content_type_for(name, content_type)
         key = storage_key(self._clock())
         try:
             await self._store.put_stream(key, aiter(meter), content_type=content_type, filename=name)
         except BaseException as exc:
-            await self._discard(key)  # a partial object must not outlive the request
+            await self.discard(key)  # a partial object must not outlive the request
             if meter.failure is not None and meter.failure is not exc:
                 raise meter.failure from None
             raise
         if meter.size == 0:
-            await self._discard(key)
+            await self.discard(key)
             raise EmptyFile()
         return await self.record(owner, name, key, size=meter.size, sha256=meter.sha256, content_type=content_type)
 
     async def record(
-        self, owner: User, name: str, key: str, *, size: int, sha256: str, content_type: str
+        self,
+        owner: User,
+        name: str,
+        key: str,
+        *,
+        size: int,
+        sha256: str,
+        content_type: str,
+        also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
+        keep_on_outage: bool = False,
     ) -> StoredFile:
-        """Record bytes already stored under ``key`` as the owner's file, with its follow-up jobs, in one
-        transaction. On any failure the bytes are removed: nothing of the upload is left behind."""
+        """Record bytes already stored under ``key`` as the owner's file, with its follow-up jobs (and ``also``),
+        in one transaction. On failure the bytes are removed, so nothing of the upload is left behind; with
+        ``keep_on_outage`` they stay when a backing service failed, for a later attempt to record them."""
         record = StoredFile(
             id=secrets.token_hex(16), owner_id=owner.id, name=name, size=size, content_type=content_type,
             sha256=sha256, storage_key=key, created_at=self._clock(),
@@ -137,14 +149,21 @@ class Files:
                     await uow.jobs.add("scan", {"file_id": record.id}, queue="scan")
                 if content_type in THUMBNAIL_TYPES:
                     await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
+                if also is not None:
+                    await also(uow, record)
                 await uow.commit()
-        except BaseException:
-            await self._discard(key)
+        except BaseException as exc:
+            if not (keep_on_outage and not isinstance(exc, DomainError)):
+                await self.discard(key)
             raise
         return record
 
-    async def _discard(self, key: str) -> None:
-        """Best-effort removal after a failure; the original error is what the caller must see."""
+    async def checksum(self, key: str) -> str:
+        """The SHA-256 of bytes already stored under ``key``."""
+        return await self._store.sha256(key)
+
+    async def discard(self, key: str) -> None:
+        """Best-effort removal of bytes after a failure; the original error is what the caller must see."""
         try:
             await self._store.delete(key)
         except Exception as exc:  # `satchel storage verify --fix` is the backstop for what stays behind
@@ -207,10 +226,11 @@ def _owned_by(owner: User, file: StoredFile | None) -> StoredFile:
     return file
 
 
-def _content_type(name: str, declared: str | None) -> str:
+def content_type_for(name: str, declared: str | None) -> str:
+    """The client's type when it says something, else a guess from the name."""
     declared = (declared or "").split(";")[0].strip().lower()
     generic = ("application/octet-stream", "application/x-www-form-urlencoded")
-    if declared and declared not in generic and "/" in declared and len(declared) <= 100:
+    if declared not in generic and _MEDIA_TYPE.fullmatch(declared):
         return declared
     guessed, _ = mimetypes.guess_type(name)
     return guessed or "application/octet-stream"

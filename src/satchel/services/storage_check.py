@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from satchel.ports import ObjectInfo, ObjectStore, UnitOfWorkFactory
+from satchel.ports import ObjectInfo, ObjectStore, UnitOfWorkFactory, UploadStaging
 from satchel.services.accounts import utcnow
 
 PREFIXES = ("files/", "thumbnails/")
-# An upload stores its bytes a moment before its row: younger objects are not orphans yet.
+# An upload stores its bytes a moment before its row, and a write in progress has staged bytes:
+# younger ones are not orphans yet.
 ORPHAN_GRACE = timedelta(hours=1)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -23,34 +24,55 @@ class StorageReport:
     orphans: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # staged bytes of uploads that will never finish
     removed: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return not (self.orphans or self.missing or self.mismatched)
+        return not (self.orphans or self.missing or self.mismatched or self.interrupted)
 
 
 class StorageCheck:
-    def __init__(self, uow: UnitOfWorkFactory, store: ObjectStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        store: ObjectStore,
+        staging: UploadStaging,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._uow = uow
         self._store = store
+        self._staging = staging
         self._clock = clock
 
-    async def verify(self, *, deep: bool = False, fix: bool = False, progress: Progress | None = None) -> StorageReport:
-        """Orphaned objects, rows whose bytes are missing, and (with ``deep``) checksum mismatches."""
+    async def verify(
+        self,
+        *,
+        deep: bool = False,
+        fix: bool = False,
+        grace: timedelta = ORPHAN_GRACE,
+        progress: Progress | None = None,
+    ) -> StorageReport:
+        """Orphaned objects, staged bytes of interrupted uploads, rows whose bytes are missing, and (with
+        ``deep``) checksum mismatches. With ``fix``, orphans and interrupted uploads older than ``grace`` go."""
         report = StorageReport()
         tell = progress or (lambda *_: None)
         async with self._uow() as uow:
             expected = await uow.files.all_keys()
             thumbnails = await uow.files.thumbnail_keys()
+            uploads = await uow.uploads.live_ids()
         stored: dict[str, ObjectInfo] = {}
         for prefix in PREFIXES:
             async for info in self._store.list_objects(prefix):
                 stored[info.key] = info
-        cutoff = self._clock() - ORPHAN_GRACE
+        cutoff = self._clock() - grace
         for key, info in stored.items():
             if key not in expected and key not in thumbnails and info.modified < cutoff:
                 report.orphans.append(key)
+        async for leftover in self._staging.leftovers():
+            if leftover.upload_id not in uploads and leftover.modified < cutoff:
+                report.interrupted.append(leftover.ref)
         for done, (key, (file_id, size, sha256)) in enumerate(sorted(expected.items()), start=1):
             tell("files", done, len(expected))
             report.checked += 1
@@ -63,6 +85,9 @@ class StorageCheck:
             for key in report.orphans:
                 await self._store.delete(key)
                 report.removed.append(key)
+            for ref in report.interrupted:
+                await self._staging.remove(ref)
+                report.removed.append(ref)
         return report
 
     async def _sha256(self, key: str) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from satchel.adapters.db.engine import Connection, Database, GuardedConnection
 from satchel.adapters.db.schema import api_tokens, files, jobs, share_files, shares, users
+from satchel.adapters.db.uploads import SqlUploads
 from satchel.domain.accounts import ApiToken, EmailTaken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import Share
@@ -52,7 +53,7 @@ def _file(row: Any) -> StoredFile:
 
 
 class SqlUsers:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User:
@@ -102,7 +103,7 @@ class SqlUsers:
 
 
 class SqlTokens:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, *, user_id: int, name: str, prefix: str, token_hash: str) -> ApiToken:
@@ -141,12 +142,20 @@ class SqlTokens:
         )
         return result.rowcount == 1
 
+    async def revoke_all(self, user_id: int, now: datetime) -> int:
+        result = await self.conn.execute(
+            sa.update(api_tokens)
+            .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount
+
     async def touch(self, token_id: int, now: datetime) -> None:
         await self.conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
 
 
 class SqlFiles:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, file: StoredFile) -> None:
@@ -212,7 +221,7 @@ def _share(row: Any) -> Share:
 
 
 class SqlShares:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(
@@ -318,7 +327,7 @@ class SqlShares:
 class SqlJobs:
     """The outbox. Adding a job also notifies the relay, which hears it only once the transaction commits."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def add(self, kind: str, payload: dict[str, Any], *, queue: str, max_attempts: int = 5) -> str:
@@ -351,36 +360,36 @@ class SqlJobs:
 
 
 class SqlUnitOfWork:
-    """One transaction on one pooled connection; rolled back unless committed."""
+    """One transaction on one pooled connection; rolled back unless committed.
+
+    Every round trip, from the check-out to the rollback, runs under the database's guard.
+    """
 
     users: SqlUsers
     tokens: SqlTokens
     files: SqlFiles
     shares: SqlShares
     jobs: SqlJobs
+    uploads: SqlUploads
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._conn: GuardedConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._conn = await self._engine.connect()
-        await self._conn.begin()
+        self._conn = await self._database.connect()
         self.users = SqlUsers(self._conn)
         self.tokens = SqlTokens(self._conn)
         self.files = SqlFiles(self._conn)
         self.shares = SqlShares(self._conn)
         self.jobs = SqlJobs(self._conn)
+        self.uploads = SqlUploads(self._conn)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._conn is not None
-        try:
-            if self._conn.in_transaction():
-                await self._conn.rollback()
-        finally:
-            await self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        await conn.release()
 
     async def commit(self) -> None:
         assert self._conn is not None

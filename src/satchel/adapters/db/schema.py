@@ -91,6 +91,24 @@ share_files = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
 )
 
+# Resumable uploads (tus): the offset lives here, so any web process can take the next request.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("length", sa.BigInteger, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(255)),
+    sa.Column("storage_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("staging", sa.JSON, nullable=False),  # the object store's own record of the staged bytes
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("file_id", sa.String(32)),  # set in the transaction that records the finished file
+    sa.CheckConstraint('"offset" >= 0 AND "offset" <= length', name="offset_within_length"),
+)
+
 # The transactional outbox: a job is written in the same transaction as the change that causes it.
 jobs = sa.Table(
     "jobs",

@@ -52,6 +52,153 @@
     return "Upload failed (" + xhr.status + (xhr.statusText ? " " + xhr.statusText : "") + ").";
   }
 
+  /* ------------------------------------------------------- resumable uploads */
+
+  // tus 1.0 against /api/uploads/: each request carries at most `chunkSize` bytes (so a proxy's body
+  // limit never stops a big file), a dropped connection is retried from the offset the server reports,
+  // and the upload's address is remembered per file, so choosing the same file after a reload resumes it.
+  var TUS_ENDPOINT = "/api/uploads/";
+  var RETRY_DELAYS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
+  var RESUME_PREFIX = "satchel.upload:";
+  var RESUME_FOR = 23 * 3600 * 1000; // a little under the server's default expiry
+
+  function base64Utf8(text) {
+    var bytes = new TextEncoder().encode(text);
+    var binary = "";
+    for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+    return window.btoa(binary);
+  }
+
+  var resumeStore = {
+    key: function (file) { return RESUME_PREFIX + [file.name, file.size, file.lastModified, file.type].join("|"); },
+    get: function (file) {
+      try {
+        var saved = JSON.parse(window.localStorage.getItem(this.key(file)) || "null");
+        return saved && Date.now() - saved.at < RESUME_FOR ? saved.url : null;
+      } catch (e) { return null; }
+    },
+    set: function (file, url) {
+      try { window.localStorage.setItem(this.key(file), JSON.stringify({ url: url, at: Date.now() })); } catch (e) { /* private mode */ }
+    },
+    forget: function (file) {
+      try { window.localStorage.removeItem(this.key(file)); } catch (e) { /* private mode */ }
+    }
+  };
+
+  function resumableUpload(file, chunkSize, on) {
+    var url = resumeStore.get(file);
+    var offset = 0;
+    var attempt = 0;
+    var stopped = false;
+    var current = null;
+
+    function send(method, target, headers, body, progress) {
+      return new Promise(function (resolve, reject) {
+        var xhr = new XMLHttpRequest();
+        current = xhr;
+        xhr.open(method, target);
+        xhr.setRequestHeader("Tus-Resumable", "1.0.0");
+        xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+        xhr.setRequestHeader("Accept", "application/json");
+        Object.keys(headers).forEach(function (name) { xhr.setRequestHeader(name, headers[name]); });
+        if (progress) xhr.upload.onprogress = progress;
+        xhr.onload = function () { resolve(xhr); };
+        xhr.onerror = function () { reject(xhr); };
+        xhr.onabort = function () { reject(xhr); };
+        xhr.send(body === undefined ? null : body);
+      });
+    }
+
+    function sentSoFar(event) {
+      if (event.lengthComputable) on.progress(offset + event.loaded, file.size);
+    }
+
+    function retryable(xhr) {
+      return xhr.status === 0 || xhr.status === 409 || xhr.status === 423 || xhr.status === 429 || xhr.status >= 500;
+    }
+
+    function finished(xhr) {
+      var fileId = xhr.getResponseHeader("Satchel-File-Id");
+      if (!fileId) return false;
+      resumeStore.forget(file);
+      on.done(fileId);
+      return true;
+    }
+
+    function fail(xhr) {
+      if (stopped) return;
+      if (xhr.status === 404 || xhr.status === 410 || xhr.status === 413) resumeStore.forget(file);
+      on.failed(problemDetail(xhr));
+    }
+
+    function again(xhr) {
+      if (stopped) return;
+      if (!retryable(xhr) || attempt >= RETRY_DELAYS.length) { fail(xhr); return; }
+      var delay = RETRY_DELAYS[attempt++];
+      on.status("Connection lost; retrying in " + Math.round(delay / 1000) + " s…");
+      window.setTimeout(function () { if (!stopped) (url ? locate() : create()); }, delay);
+    }
+
+    // Ask the server where the upload stands, then send the rest; a stale address starts afresh.
+    function locate() {
+      send("HEAD", url, {}).then(function (xhr) {
+        if (xhr.status === 200 && Number(xhr.getResponseHeader("Upload-Length")) === file.size) {
+          offset = Number(xhr.getResponseHeader("Upload-Offset")) || 0;
+          if (finished(xhr)) return;
+          if (offset > 0) on.status("Resuming at " + Math.floor((offset / file.size) * 100) + "%…");
+          on.progress(offset, file.size);
+          next();
+        } else if (retryable(xhr)) {
+          again(xhr);
+        } else {
+          resumeStore.forget(file);
+          url = null;
+          create();
+        }
+      }, again);
+    }
+
+    function create() {
+      var first = file.slice(0, chunkSize);
+      var headers = {
+        "Upload-Length": String(file.size),
+        "Upload-Metadata": "filename " + base64Utf8(file.name) + ",filetype " + base64Utf8(file.type || ""),
+        "Content-Type": "application/offset+octet-stream"
+      };
+      send("POST", TUS_ENDPOINT, headers, first, sentSoFar).then(function (xhr) {
+        if (xhr.status !== 201) { retryable(xhr) ? again(xhr) : fail(xhr); return; }
+        url = xhr.getResponseHeader("Location");
+        resumeStore.set(file, url);
+        offset = Number(xhr.getResponseHeader("Upload-Offset")) || 0;
+        attempt = 0;
+        if (!finished(xhr)) next();
+      }, again);
+    }
+
+    function next() {
+      if (stopped) return;
+      var headers = { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" };
+      send("PATCH", url, headers, file.slice(offset, offset + chunkSize), sentSoFar).then(function (xhr) {
+        if (xhr.status !== 204) { again(xhr); return; }
+        offset = Number(xhr.getResponseHeader("Upload-Offset"));
+        attempt = 0;
+        on.progress(offset, file.size);
+        if (!finished(xhr)) next();
+      }, again);
+    }
+
+    return {
+      start: function () { url ? locate() : create(); },
+      cancel: function () {
+        stopped = true;
+        if (current) current.abort();
+        if (url) send("DELETE", url, {}).catch(function () { /* it expires on its own */ });
+        resumeStore.forget(file);
+        on.cancelled();
+      }
+    };
+  }
+
   /* ------------------------------------------------------------------ uploads */
 
   function initUploads() {
@@ -63,6 +210,7 @@
     if (!zone || !input || !list || !wrap) return;
 
     var maxUpload = Number(zone.getAttribute("data-max-upload")) || 0;
+    var chunkSize = Number(zone.getAttribute("data-chunk")) || 50 * 1024 * 1024;
     var queue = [];
     var active = 0;
     var batch = null;
@@ -113,8 +261,8 @@
     function finish(item, outcome, message) {
       if (item.state === "done" || item.state === "error" || item.state === "cancelled") return;
       item.state = outcome;
-      active -= item.xhr ? 1 : 0;
-      item.xhr = null;
+      active -= item.running ? 1 : 0;
+      item.running = false;
       item.ui.row.classList.add("is-" + outcome);
       item.ui.status.textContent = message;
       if (outcome === "error") item.ui.status.setAttribute("role", "alert");
@@ -153,42 +301,28 @@
     }
 
     function start(item) {
-      var xhr = new XMLHttpRequest();
-      item.xhr = xhr;
       item.state = "uploading";
       active += 1;
+      item.running = true; // counted as active until it finishes, whatever request it is on
       item.ui.status.textContent = "0%";
-      setButton(item, "Cancel", function () { xhr.abort(); });
-
-      xhr.open("PUT", "/api/files/" + encodeURIComponent(item.file.name) + "?share=false");
-      xhr.setRequestHeader("Content-Type", item.file.type || "application/octet-stream");
-      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
-      xhr.setRequestHeader("Accept", "application/json");
-
-      xhr.upload.onprogress = function (event) {
-        if (!event.lengthComputable) return;
-        item.ui.bar.max = Math.max(event.total, 1);
-        item.ui.bar.value = event.loaded;
-        var pct = Math.floor((event.loaded / Math.max(event.total, 1)) * 100);
-        item.ui.status.textContent = pct >= 100 ? "Finishing…" : pct + "%";
-      };
-      xhr.onload = function () {
-        if (xhr.status === 201) {
+      item.upload = resumableUpload(item.file, chunkSize, {
+        progress: function (sent, total) {
+          item.ui.bar.max = Math.max(total, 1);
+          item.ui.bar.value = sent;
+          var pct = Math.floor((sent / Math.max(total, 1)) * 100);
+          item.ui.status.textContent = pct >= 100 ? "Finishing…" : pct + "%";
+        },
+        status: function (text) { item.ui.status.textContent = text; },
+        done: function (fileId) {
           item.ui.bar.value = item.ui.bar.max;
-          try {
-            var body = JSON.parse(xhr.responseText);
-            batch.uploaded.push({ id: body.file.id, name: body.file.name, size: body.file.size });
-          } catch (e) {
-            batch.uploaded.push({ id: null, name: item.file.name, size: item.file.size });
-          }
+          batch.uploaded.push({ id: fileId, name: item.file.name, size: item.file.size });
           finish(item, "done", "Done");
-        } else {
-          finish(item, "error", problemDetail(xhr));
-        }
-      };
-      xhr.onerror = function () { finish(item, "error", problemDetail(xhr)); };
-      xhr.onabort = function () { finish(item, "cancelled", "Cancelled"); };
-      xhr.send(item.file);
+        },
+        failed: function (message) { finish(item, "error", message); },
+        cancelled: function () { finish(item, "cancelled", "Cancelled"); }
+      });
+      setButton(item, "Cancel", function () { item.upload.cancel(); });
+      item.upload.start();
     }
 
     function pump() {
@@ -205,7 +339,7 @@
       }
       batch.total += files.length; // counted up front, so an instant failure cannot end the batch early
       Array.prototype.forEach.call(files, function (file, index) {
-        var item = { file: file, state: "queued", xhr: null, ui: makeRow(file.name, file.size) };
+        var item = { file: file, state: "queued", running: false, ui: makeRow(file.name, file.size) };
         if (folders && folders[index]) {
           finish(item, "error", "Folders can't be uploaded; zip it first.");
         } else if (maxUpload && file.size > maxUpload) {

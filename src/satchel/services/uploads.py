@@ -1,0 +1,255 @@
+"""Resumable uploads: create one, append bytes from any process, finish it into an ordinary file.
+
+The upload's offset lives in the database and its bytes in the object store's staging, so
+the request that continues an upload may reach any web process, and a process that dies
+mid-request loses at most the bytes it had not yet made durable. When the last byte is in,
+the upload joins the ordinary upload path (``Files.record``: quota, checksum, jobs) in the
+same transaction that marks it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from satchel.domain.accounts import User
+from satchel.domain.errors import DomainError, InvalidInput, TooManyAttempts
+from satchel.domain.files import EmptyFile, StoredFile, clean_file_name
+from satchel.domain.uploads import (
+    Checksum,
+    ChecksumMismatch,
+    OffsetMismatch,
+    Upload,
+    UploadBusy,
+    UploadNotFound,
+    UploadOverrun,
+)
+from satchel.ports import RateLimiter, StagedPoint, UnitOfWork, UnitOfWorkFactory, UploadLocks, UploadStaging
+from satchel.services.accounts import utcnow
+from satchel.services.files import UPLOADS_PER_MINUTE, Files, UploadTooLarge, content_type_for
+
+log = logging.getLogger("satchel.uploads")
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """What a client is told about an upload: how far it got, until when, and the file it became."""
+
+    upload: Upload
+    file: StoredFile | None = None
+
+
+class Uploads:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        staging: UploadStaging,
+        locks: UploadLocks,
+        files: Files,
+        limiter: RateLimiter,
+        *,
+        max_upload_bytes: int,
+        expire_after: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._staging = staging
+        self._locks = locks
+        self._files = files
+        self._limiter = limiter
+        self._max_upload = max_upload_bytes
+        self._expire_after = expire_after
+        self._clock = clock
+
+    async def create(self, owner: User, *, length: int, name: str, content_type: str | None) -> Upload:
+        """Open a resumable upload of ``length`` bytes; refused at once if it could never fit."""
+        owner.ensure_active()
+        name = clean_file_name(name)
+        if length == 0:
+            raise EmptyFile()
+        if length < 0:
+            raise InvalidInput("The length cannot be negative.")
+        if length > self._max_upload:
+            raise UploadTooLarge()
+        owner.ensure_room_for(length)
+        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
+            raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
+        now = self._clock()
+        upload_id = secrets.token_hex(16)
+        key = f"files/{now:%Y/%m}/{upload_id}"  # named after the upload, so its staged bytes can be traced to it
+        content_type = content_type_for(name, content_type)
+        staging = await self._staging.begin(upload_id, key, length=length, content_type=content_type, filename=name)
+        upload = Upload(
+            id=upload_id, owner_id=owner.id, length=length, offset=0, name=name, content_type=content_type,
+            storage_key=key, staging=staging, created_at=now, expires_at=now + self._expire_after,
+        )  # fmt: skip
+        try:
+            async with self._uow() as uow:
+                await uow.uploads.add(upload)
+                await uow.commit()
+        except BaseException:
+            await self._staging.discard(upload_id, staging)
+            raise
+        log.info("upload.created", extra={"upload_id": upload_id, "length": length})
+        return upload
+
+    async def state(self, owner: User, upload_id: str) -> UploadState:
+        """Where the upload stands. An upload whose bytes are all in but that is not yet a file is finished now:
+        the request that received its last byte may have died before it could do that."""
+        async with self._uow() as uow:
+            upload = await self._owned(uow, owner, upload_id)
+        upload.ensure_alive(self._clock())
+        if upload.received and not upload.finished:
+            async with self._locks.hold(upload.id):
+                return await self._finish(owner, upload.id)
+        return UploadState(upload, await self._file_of(upload))
+
+    async def append(
+        self,
+        owner: User,
+        upload_id: str,
+        *,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        declared_size: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> UploadState:
+        """Store the bytes of one request at ``offset``; the new offset is kept as soon as bytes are durable.
+
+        With a checksum, the request's bytes count only if they match it, all or nothing. Without one,
+        whatever arrived before a client went away is kept, so it resumes from there.
+        """
+        owner.ensure_active()
+        async with self._locks.hold(upload_id):
+            async with self._uow() as uow:
+                upload = await self._owned(uow, owner, upload_id)
+            upload.ensure_alive(self._clock())
+            room = upload.room_at(offset, declared_size)
+            body = _limited(chunks, room)
+            if checksum is not None:
+                body = _verified(body, checksum)
+            points = self._staging.write(upload.id, upload.staging, offset, body, keep_partial=checksum is None)
+            last = None
+            async for point in points:
+                if checksum is None:
+                    await self._advance(upload, point)  # durable: a retry resumes after these bytes
+                last = point
+            if checksum is not None and last is not None:
+                await self._advance(upload, last)  # verified: all of the request's bytes count at once
+            if upload.received:
+                return await self._finish(owner, upload.id)
+            return UploadState(upload)
+
+    async def terminate(self, owner: User, upload_id: str) -> None:
+        """Abandon an upload: its staged bytes go at once. A finished upload's file stays."""
+        async with self._locks.hold(upload_id):
+            async with self._uow() as uow:
+                upload = await self._owned(uow, owner, upload_id)
+            await self._remove(upload)
+
+    async def purge_expired(self, now: datetime, *, dry_run: bool = False, batch: int = 200) -> int:
+        """Remove uploads past their expiry: abandoned ones with their staged bytes, finished ones' records.
+        Returns how many abandoned ones there were."""
+        abandoned, after = 0, ""
+        while True:
+            async with self._uow() as uow:
+                expired = await uow.uploads.expired(now, limit=batch, after_id=after)
+            if not expired:
+                return abandoned
+            for upload in expired:
+                abandoned += not upload.finished
+                if not dry_run:
+                    await self._remove_if_idle(upload.id, now)
+            after = expired[-1].id
+
+    async def _remove_if_idle(self, upload_id: str, now: datetime) -> None:
+        try:
+            async with self._locks.hold(upload_id):
+                async with self._uow() as uow:
+                    upload = await uow.uploads.get(upload_id)
+                if upload is not None and upload.expires_at <= now:  # not revived since it was listed
+                    await self._remove(upload)
+        except UploadBusy:
+            return  # being written right now: not abandoned after all
+
+    async def _remove(self, upload: Upload) -> None:
+        if not upload.finished:
+            await self._staging.discard(upload.id, upload.staging)
+            await self._files.discard(upload.storage_key)  # finished into place but never recorded
+        async with self._uow() as uow:
+            await uow.uploads.delete(upload.id)
+            await uow.commit()
+        log.info("upload.removed", extra={"upload_id": upload.id, "finished": upload.finished})
+
+    async def _advance(self, upload: Upload, point: StagedPoint) -> None:
+        expires = self._clock() + self._expire_after  # an upload in use never expires
+        async with self._uow() as uow:
+            if not await uow.uploads.advance(upload.id, from_offset=upload.offset, point=point, expires_at=expires):
+                raise OffsetMismatch(upload.offset)  # moved under us; the lock should make this impossible
+            await uow.commit()
+        upload.offset, upload.staging, upload.expires_at = point.offset, point.staging, expires
+
+    async def _finish(self, owner: User, upload_id: str) -> UploadState:
+        """Make the staged bytes the file's object and record the file and the upload's end in one transaction."""
+        async with self._uow() as uow:
+            upload = await self._owned(uow, owner, upload_id)
+        if upload.finished:
+            return UploadState(upload, await self._file_of(upload))
+        await self._staging.finish(upload.id, upload.staging, upload.storage_key)
+        sha256 = await self._files.checksum(upload.storage_key)
+
+        async def mark(uow: UnitOfWork, file: StoredFile) -> None:
+            await uow.uploads.mark_finished(upload.id, file.id)
+
+        try:
+            file = await self._files.record(
+                owner, upload.name, upload.storage_key, size=upload.length, sha256=sha256,
+                content_type=upload.content_type or "application/octet-stream", also=mark, keep_on_outage=True,
+            )  # fmt: skip
+        except DomainError:
+            # Refused for good (quota taken meanwhile, account disabled): the upload cannot become a file.
+            async with self._uow() as uow:
+                await uow.uploads.delete(upload.id)
+                await uow.commit()
+            raise
+        upload.file_id = file.id
+        log.info("upload.finished", extra={"upload_id": upload.id, "file_id": file.id, "size": file.size})
+        return UploadState(upload, file)
+
+    async def _file_of(self, upload: Upload) -> StoredFile | None:
+        if upload.file_id is None:
+            return None
+        async with self._uow() as uow:
+            return await uow.files.get(upload.file_id)
+
+    @staticmethod
+    async def _owned(uow: UnitOfWork, owner: User, upload_id: str) -> Upload:
+        upload = await uow.uploads.get(upload_id)
+        if upload is None:
+            raise UploadNotFound()
+        upload.ensure_owned_by(owner.id)
+        return upload
+
+
+async def _limited(chunks: AsyncIterator[bytes], room: int) -> AsyncIterator[bytes]:
+    """The request's bytes, refusing any beyond the upload's length before they are stored."""
+    seen = 0
+    async for chunk in chunks:
+        seen += len(chunk)
+        if seen > room:
+            raise UploadOverrun(f"The upload has {room} bytes left; this request carries more.")
+        yield chunk
+
+
+async def _verified(chunks: AsyncIterator[bytes], checksum: Checksum) -> AsyncIterator[bytes]:
+    """The request's bytes; at their end, a mismatch with the client's checksum fails the whole request."""
+    digest = hashlib.new(checksum.algorithm)
+    async for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+    if not checksum.matches(digest.digest()):
+        raise ChecksumMismatch()
