@@ -15,8 +15,8 @@ from satchel import __version__
 from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.settings import Settings, get_settings
-from satchel.web import health, pages, problems, public
-from satchel.web.api import account, files, shares
+from satchel.web import health, openapi, pages, problems, public
+from satchel.web.api import account, files, shares, uploads
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Satchel API</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
-    for router in (health.router, files.router, shares.router, account.router, public.router, pages.router):
+    openapi.describe(app, settings)
+    routers = (health.router, files.router, uploads.router, shares.router, account.router, public.router, pages.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HTMLResponse(DOCS_PAGE)
 
     https = (settings.public_url or "").startswith("https://")
+    app.add_middleware(uploads.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https)
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(RequestContext)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Generic, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from satchel.domain.accounts import ApiToken, User
+from satchel.domain.accounts import MAX_PASSWORD, MIN_PASSWORD, ApiToken, User
 from satchel.domain.files import StoredFile
-from satchel.services.sharing import ShareView
+from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS
+from satchel.services.sharing import MAX_FILES_PER_SHARE, ShareView
+from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class, file_name
 
 T = TypeVar("T")
 
@@ -85,23 +89,58 @@ class UploadOut(BaseModel):
 
 
 class RenameIn(BaseModel):
-    name: str = Field(min_length=1, max_length=1000)
+    name: str = Field(min_length=1, max_length=1000, description=FILE_NAME_RULE, json_schema_extra=file_name)
+
+
+SHORTEST_LINK_HOURS = 0.01  # 36 seconds: a shorter link is of no use, and under a microsecond it is none at all
+LINK_HOURS = (
+    f"at least {SHORTEST_LINK_HOURS}; default SATCHEL_SHARE_DEFAULT_DAYS, at most SATCHEL_SHARE_MAX_DAYS "
+    "(the maximum below is this server's)"
+)
+# domain.accounts.normalize_email, after white space is stripped: one @, a dot after it, no white space or control
+# characters, at most 254 characters (every regex dialect reads these escapes alike).
+_SPACE = "\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_ADDRESS_CHAR = f"[^@{_SPACE}\\x00-\\x1f\\x7f-\\x9f]"
+_AT_MOST_254 = f"(?=[^\\n]{{1,254}}[{_SPACE}]*$)"
+EMAIL_PATTERN = f"^[{_SPACE}]*{_AT_MOST_254}{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}+\\.{_ADDRESS_CHAR}+[{_SPACE}]*$"
 
 
 class ShareIn(BaseModel):
-    file_ids: list[str] = Field(min_length=1, max_length=100)
-    expires_in_hours: float | None = Field(
-        None, gt=0, description="default SATCHEL_SHARE_DEFAULT_DAYS, at most SATCHEL_SHARE_MAX_DAYS"
+    file_ids: list[Annotated[str, Field(json_schema_extra={"pattern": FILE_ID_PATTERN})]] = Field(
+        min_length=1, max_length=MAX_FILES_PER_SHARE
     )
-    max_downloads: int | None = Field(None, ge=1, le=1_000_000)
-    password: str | None = Field(None, max_length=1024)
-    note: str | None = Field(None, max_length=1000)
-    notify: list[str] = Field(default_factory=list, max_length=20, description="emails to send the link to")
+    expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
+    max_downloads: int | None = Field(None, ge=1, le=MAX_DOWNLOADS)
+    password: str | None = Field(None, max_length=MAX_PASSWORD)
+    note: str | None = Field(None, max_length=MAX_NOTE)
+    notify: list[Annotated[str, Field(json_schema_extra={"pattern": EMAIL_PATTERN})]] = Field(
+        default_factory=list, max_length=MAX_RECIPIENTS, description="email addresses to send the link to"
+    )
     delete_files_when_done: bool = Field(False, description="delete the files once the link has ended")
 
 
+# services.accounts.create_token: 1 to 100 printable characters once white space is trimmed. The pattern
+# says all of it but for code points beyond what a regex of sensible size lists: unassigned ones, and format
+# or private-use characters beyond U+FFFF (Python's isprintable refuses those too).
+@cache
+def _unprintable() -> str:
+    return character_class(
+        lambda char: not char.isprintable() and unicodedata.category(char) not in ("Cn", "Cs"), 0xFFFF
+    )
+
+
+def _token_name(schema: dict[str, Any]) -> None:
+    edge = f"[^{_unprintable()} ]"
+    schema["pattern"] = f"^[{_SPACE}]*{edge}(?:[^{_unprintable()}]{{0,98}}{edge})?[{_SPACE}]*$"
+
+
 class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="1 to 100 printable characters (as Python's `str.isprintable`) once white space is trimmed",
+        json_schema_extra=_token_name,
+    )
 
 
 class TokenOut(BaseModel):
@@ -122,5 +161,19 @@ class NewTokenOut(TokenOut):
 
 
 class PasswordChangeIn(BaseModel):
-    current_password: str
-    new_password: str
+    current_password: str = Field(max_length=MAX_PASSWORD)  # no longer password can be right
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+
+
+class LivenessOut(BaseModel):
+    status: Literal["ok"]
+    release: str = Field(description="RELEASE_ID")
+    version: str
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "unavailable"]
+    release: str = Field(description="RELEASE_ID")
+    checks: dict[str, str] = Field(description="each backing service: `ok`, or why it is not")
+    breakers: dict[str, str] = Field(description="each guarded service's circuit breaker: closed, open or half-open")
+    detail: str | None = Field(None, description="why not ready: shutting down, or the failing services")
