@@ -9,9 +9,11 @@ same transaction that marks it finished.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,6 +66,7 @@ class Uploads:
         self._max_upload = max_upload_bytes
         self._expire_after = expire_after
         self._clock = clock
+        self._digests = RunningDigests()
 
     async def create(self, owner: User, *, length: int, name: str, content_type: str | None) -> Upload:
         """Open a resumable upload of ``length`` bytes; refused at once if it could never fit."""
@@ -132,6 +135,9 @@ class Uploads:
             body = _limited(chunks, room)
             if checksum is not None:
                 body = _verified(body, checksum)
+            digest = self._digests.take(upload.id, offset)
+            if digest is not None:
+                body = digest.fed(body)
             points = self._staging.write(upload.id, upload.staging, offset, body, keep_partial=checksum is None)
             last = None
             async for point in points:
@@ -140,6 +146,8 @@ class Uploads:
                 last = point
             if checksum is not None and last is not None:
                 await self._advance(upload, last)  # verified: all of the request's bytes count at once
+            if digest is not None and digest.offset == upload.offset:
+                self._digests.keep(upload.id, digest)
             if upload.received:
                 return await self._finish(owner, upload.id)
             return UploadState(upload)
@@ -200,7 +208,9 @@ class Uploads:
         if upload.finished:
             return UploadState(upload, await self._file_of(upload))
         await self._staging.finish(upload.id, upload.staging, upload.storage_key)
-        sha256 = await self._files.checksum(upload.storage_key)
+        digest = self._digests.take(upload.id, upload.length)
+        # Hashed on the way in when this process received every request; else read back once.
+        sha256 = digest.hexdigest() if digest else await self._files.checksum(upload.storage_key)
 
         async def mark(uow: UnitOfWork, file: StoredFile) -> None:
             await uow.uploads.mark_finished(upload.id, file.id)
@@ -233,6 +243,65 @@ class Uploads:
             raise UploadNotFound()
         upload.ensure_owned_by(owner.id)
         return upload
+
+
+HASH_BLOCK = 1024 * 1024
+
+
+class RunningDigest:
+    """The SHA-256 of an upload's first ``offset`` bytes, as this process saw them arrive."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset
+        self._sha = hashlib.sha256()
+
+    async def fed(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The chunks, passed on at once; hashed a block at a time in a thread, beside the receiving loop."""
+        block, hashing = bytearray(), None
+        try:
+            async for chunk in chunks:
+                yield chunk
+                block += chunk
+                if len(block) >= HASH_BLOCK:
+                    if hashing is not None:
+                        await hashing  # in order: one block at a time
+                    hashing = asyncio.ensure_future(asyncio.to_thread(self._sha.update, block))
+                    self.offset += len(block)
+                    block = bytearray()
+        finally:
+            if hashing is not None:
+                await hashing
+        self._sha.update(block)
+        self.offset += len(block)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+class RunningDigests:
+    """A cache, never a source of truth: the running SHA-256 of uploads this process is receiving.
+
+    When consecutive requests of an upload reach this process, their bytes are hashed as they arrive and
+    the finished file needs no second read. A request that lands elsewhere, fails, or follows a restart
+    finds no digest at its offset, and the finished file is hashed from storage instead.
+    """
+
+    LIMIT = 1024  # uploads at once; the least recently fed ones are forgotten
+
+    def __init__(self) -> None:
+        self._digests: OrderedDict[str, RunningDigest] = OrderedDict()
+
+    def take(self, upload_id: str, offset: int) -> RunningDigest | None:
+        """The digest that has seen exactly the first ``offset`` bytes (a new one at 0), taken out of the cache."""
+        digest = self._digests.pop(upload_id, None)
+        if digest is not None and digest.offset == offset:
+            return digest
+        return RunningDigest() if offset == 0 else None
+
+    def keep(self, upload_id: str, digest: RunningDigest) -> None:
+        self._digests[upload_id] = digest
+        while len(self._digests) > self.LIMIT:
+            self._digests.popitem(last=False)
 
 
 async def _limited(chunks: AsyncIterator[bytes], room: int) -> AsyncIterator[bytes]:
