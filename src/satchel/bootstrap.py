@@ -69,7 +69,7 @@ class Services:
         self.uow = uow
         self._upload_locks = AdvisoryUploadLocks(s.database_url, self.database.guard)
         self.uploads = Uploads(
-            uow, self.storage.staging, self._upload_locks, self.files, upload_limiter,
+            uow, self.storage.staging, self._upload_locks, self.files,
             max_upload_bytes=s.max_upload_bytes, expire_after=timedelta(hours=s.upload_expiry_hours),
         )  # fmt: skip
         self.sharing = Sharing(

@@ -25,13 +25,14 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from satchel.adapters.db.engine import lock_key
 from satchel.adapters.db.repositories import SqlJobs
 from satchel.adapters.db.schema import files, jobs, shares, sweeps, users
 from satchel.bootstrap import open_services
 from satchel.domain.errors import NotFound
 from satchel.runtime.embedded import free_port
 from satchel.worker.relay import Relay
-from satchel.worker.runner import lock_key, run_job
+from satchel.worker.runner import run_job
 
 from support import clamd as clamd_support
 from support.app import App, AppFactory

@@ -64,9 +64,9 @@ class FileDetails:
     shares: list[Share]
 
 
-def storage_key(now: datetime) -> str:
+def storage_key(now: datetime, unique: str | None = None) -> str:
     """Generated, never derived from user input; dated prefixes keep listings manageable."""
-    return f"files/{now:%Y/%m}/{secrets.token_hex(16)}"
+    return f"files/{now:%Y/%m}/{unique or secrets.token_hex(16)}"
 
 
 class Files:
@@ -97,12 +97,7 @@ class Files:
         declared_size: int | None = None,
     ) -> StoredFile:
         """Stream bytes to storage, then record the file; on any failure neither is left behind."""
-        owner.ensure_active()
-        name = clean_file_name(name)
-        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
-            raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
-        if declared_size is not None:
-            self._check_size(owner, declared_size)
+        name = await self.admit(owner, name, declared_size)
         too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
         meter = Meter(chunks, min(self._max_upload, owner.remaining_bytes), too_large)
         content_type = content_type_for(name, content_type)
@@ -168,6 +163,18 @@ class Files:
             await self._store.delete(key)
         except Exception as exc:  # `satchel storage verify --fix` is the backstop for what stays behind
             log.warning("upload.cleanup_failed", extra={"storage_key": key, "error": type(exc).__name__})
+
+    async def admit(self, owner: User, name: str, size: int | None) -> str:
+        """What every upload, plain or resumable, passes before its first byte: an active account, a usable
+        name, the rate limit and, when it is known, a size this server and the owner's quota can take.
+        Returns the name as it will be stored."""
+        owner.ensure_active()
+        name = clean_file_name(name)
+        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
+            raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
+        if size is not None:
+            self._check_size(owner, size)
+        return name
 
     def _check_size(self, owner: User, size: int) -> None:
         if size < 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -79,7 +78,7 @@ class StorageCheck:
             found = stored.get(key)
             if found is None:
                 report.missing.append(file_id)
-            elif found.size != size or (deep and await self._sha256(key) != sha256):
+            elif found.size != size or (deep and await self._store.sha256(key) != sha256):
                 report.mismatched.append(file_id)
         if fix:
             for key in report.orphans:
@@ -89,9 +88,3 @@ class StorageCheck:
                 await self._staging.remove(ref)
                 report.removed.append(ref)
         return report
-
-    async def _sha256(self, key: str) -> str:
-        digest = hashlib.sha256()
-        async for chunk in self._store.get_stream(key):
-            digest.update(chunk)
-        return digest.hexdigest()

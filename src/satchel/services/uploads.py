@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from satchel.domain.accounts import User
-from satchel.domain.errors import DomainError, InvalidInput, TooManyAttempts
-from satchel.domain.files import EmptyFile, StoredFile, clean_file_name
+from satchel.domain.errors import DomainError
+from satchel.domain.files import StoredFile
 from satchel.domain.uploads import (
     Checksum,
     ChecksumMismatch,
@@ -30,9 +30,9 @@ from satchel.domain.uploads import (
     UploadNotFound,
     UploadOverrun,
 )
-from satchel.ports import RateLimiter, StagedPoint, UnitOfWork, UnitOfWorkFactory, UploadLocks, UploadStaging
+from satchel.ports import StagedPoint, UnitOfWork, UnitOfWorkFactory, UploadLocks, UploadStaging
 from satchel.services.accounts import utcnow
-from satchel.services.files import UPLOADS_PER_MINUTE, Files, UploadTooLarge, content_type_for
+from satchel.services.files import Files, content_type_for, storage_key
 
 log = logging.getLogger("satchel.uploads")
 
@@ -52,7 +52,6 @@ class Uploads:
         staging: UploadStaging,
         locks: UploadLocks,
         files: Files,
-        limiter: RateLimiter,
         *,
         max_upload_bytes: int,
         expire_after: timedelta,
@@ -62,7 +61,6 @@ class Uploads:
         self._staging = staging
         self._locks = locks
         self._files = files
-        self._limiter = limiter
         self._max_upload = max_upload_bytes
         self._expire_after = expire_after
         self._clock = clock
@@ -70,20 +68,10 @@ class Uploads:
 
     async def create(self, owner: User, *, length: int, name: str, content_type: str | None) -> Upload:
         """Open a resumable upload of ``length`` bytes; refused at once if it could never fit."""
-        owner.ensure_active()
-        name = clean_file_name(name)
-        if length == 0:
-            raise EmptyFile()
-        if length < 0:
-            raise InvalidInput("The length cannot be negative.")
-        if length > self._max_upload:
-            raise UploadTooLarge()
-        owner.ensure_room_for(length)
-        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
-            raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
+        name = await self._files.admit(owner, name, length)
         now = self._clock()
         upload_id = secrets.token_hex(16)
-        key = f"files/{now:%Y/%m}/{upload_id}"  # named after the upload, so its staged bytes can be traced to it
+        key = storage_key(now, upload_id)  # named after the upload, so its staged bytes can be traced to it
         content_type = content_type_for(name, content_type)
         staging = await self._staging.begin(upload_id, key, length=length, content_type=content_type, filename=name)
         upload = Upload(

@@ -24,13 +24,12 @@ import psycopg
 import sqlalchemy as sa
 from celery import Celery
 
-from satchel.adapters.db.engine import sqlalchemy_url
+from satchel.adapters.db.engine import lock_key, sqlalchemy_url
 from satchel.adapters.db.repositories import JOBS_CHANNEL
 from satchel.adapters.db.schema import jobs, sweeps
 from satchel.bootstrap import Services, open_services
 from satchel.runtime.logging import configure_logging, get_logger
 from satchel.settings import Settings, load_settings
-from satchel.worker.runner import lock_key
 
 log = get_logger("satchel.relay")
 BATCH = 100

@@ -9,7 +9,6 @@ deliveries of the same job never run at the same time.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -20,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from satchel.adapters.db.engine import lock_key
 from satchel.adapters.db.schema import jobs
 from satchel.bootstrap import Services
 from satchel.runtime.logging import get_logger
@@ -28,11 +28,6 @@ from satchel.services.background import Handler, handlers
 log = get_logger("satchel.jobs")
 PING_KEY = "satchel:ping:{job_id}"
 RUNNABLE = ("pending", "published", "running")  # running = an earlier worker died holding it
-
-
-def lock_key(job_id: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a job id."""
-    return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> timedelta:

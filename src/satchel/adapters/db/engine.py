@@ -11,6 +11,7 @@ same way. The server ends what it was running by itself (``statement_timeout``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import socket
@@ -44,6 +45,11 @@ def sqlalchemy_url(database_url: str) -> str:
     """``DATABASE_URL`` as SQLAlchemy wants it: always the psycopg 3 driver."""
     parts = urlsplit(database_url)
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for a name (a job id, an upload's)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def is_outage(exc: Exception) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from satchel.adapters.db.engine import Connection, sever, sqlalchemy_url
+from satchel.adapters.db.engine import Connection, lock_key, sever, sqlalchemy_url
 from satchel.adapters.db.schema import uploads
 from satchel.adapters.resilience import Guard
 from satchel.domain.uploads import Upload, UploadBusy
@@ -60,11 +59,6 @@ class SqlUploads:
 
     async def live_ids(self) -> set[str]:
         return set((await self.conn.execute(sa.select(uploads.c.id))).scalars())
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 class AdvisoryUploadLocks:
