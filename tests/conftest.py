@@ -8,6 +8,7 @@ fresh database of its own, so runs never see each other's rows.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import redis
+import structlog
 from starlette.testclient import TestClient
 
 from satchel.adapters.db.migrate import migrate
@@ -195,6 +197,26 @@ def base_env(database_url: str, redis_url: str, secret_key: str, tmp_path: Path)
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+LIBRARY_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access", "celery")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put logging and structlog back as they were after a test that configures them as a process does."""
+    root = logging.getLogger()
+    saved_root = (root.handlers[:], root.level)
+    saved_libs = {name: logging.getLogger(name) for name in LIBRARY_LOGGERS}
+    saved_lib_state = {name: (lg.handlers[:], lg.propagate, lg.disabled) for name, lg in saved_libs.items()}
+    saved_structlog = structlog.get_config()
+    yield
+    logging.captureWarnings(False)
+    root.handlers[:], level = saved_root
+    root.setLevel(level)
+    for name, lg in saved_libs.items():
+        lg.handlers[:], lg.propagate, lg.disabled = saved_lib_state[name]
+    structlog.configure(**saved_structlog)
 
 
 # --- Satchel's app in this process, on the real services above ---------------------------------------

@@ -35,7 +35,7 @@ from satchel.ports import ServiceUnavailable
 from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from satchel.web.sessions import COOKIE, SessionMiddleware, session_of
 
-from support.processes import SatchelProcess, create_account, run_satchel
+from support.processes import SatchelProcess, create_account, run_satchel, running_web
 
 EMAIL = "chaos@example.test"
 PASSWORD = "correct horse battery staple"
@@ -82,11 +82,8 @@ def chaos_env(base_env: dict[str, str], servers: Servers) -> dict[str, str]:
 
 @pytest.fixture
 def web(chaos_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
-    process = SatchelProcess("web", env=chaos_env)
-    url = f"http://127.0.0.1:{chaos_env['PORT']}"
-    process.wait_http(f"{url}/readyz")
-    yield process, url
-    process.stop()
+    with running_web(chaos_env, ready="/readyz") as started:
+        yield started
 
 
 @dataclass(frozen=True)

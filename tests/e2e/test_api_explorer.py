@@ -17,20 +17,15 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
 from satchel.web.security import PAGE_POLICY
 
-from support.processes import SatchelProcess
+from support.processes import running_web
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[str]:
-    process = SatchelProcess("web", env=base_env)
-    url = f"http://127.0.0.1:{base_env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
+    with running_web(base_env) as (_, url):
         yield url
-    finally:
-        process.stop()
 
 
 class Explorer:

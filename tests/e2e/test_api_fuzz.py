@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.processes import SatchelProcess, create_account, run_satchel
+from support.processes import SatchelProcess, create_account, run_satchel, running_web
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
@@ -97,13 +97,8 @@ class TokenDesk:
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
-    process = SatchelProcess("web", env=base_env)
-    url = f"http://127.0.0.1:{base_env['PORT']}"
-    try:
-        process.wait_http(f"{url}/readyz")
+    with running_web(base_env, ready="/readyz") as (process, url):
         yield process, url
-    finally:
-        process.stop()
 
 
 @pytest.fixture

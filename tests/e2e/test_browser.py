@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from support.processes import SatchelProcess
+from support.processes import running_web
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -29,13 +29,8 @@ NOTE = "The draft and my notes, as promised."
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[str]:
-    process = SatchelProcess("web", env=base_env)
-    url = f"http://127.0.0.1:{base_env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
+    with running_web(base_env) as (_, url):
         yield url
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

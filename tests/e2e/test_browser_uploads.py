@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
-from support.processes import SatchelProcess, create_account
+from support.processes import create_account, running_web
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -31,13 +31,16 @@ CLIENTS = Path(__file__).parent / "js"  # package.json + lock of the third-party
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[str]:
     env = {**base_env, "SATCHEL_UPLOAD_CHUNK_BYTES": str(CHUNK)}
-    process = SatchelProcess("web", env=env)
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
+    with running_web(env) as (_, url):
         yield url
-    finally:
-        process.stop()
+
+
+def _sign_in(page: Page, web: str, email: str) -> None:
+    page.goto(f"{web}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{web}/files")
 
 
 @pytest.fixture
@@ -47,11 +50,7 @@ def signed_in(web: str, base_env: dict[str, str], browser: Browser) -> Iterator[
     context = browser.new_context(base_url=web)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # "leave the page while uploading?": yes
-    page.goto(f"{web}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{web}/files")
+    _sign_in(page, web, email)
     yield context, page
     context.close()
 
@@ -155,11 +154,7 @@ def test_a_third_party_tus_client_uploads_from_the_browser(
     create_account(base_env, email, PASSWORD)
     context = browser.new_context(base_url=web, bypass_csp=True)  # the test injects the client's script
     page = context.new_page()
-    page.goto(f"{web}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{web}/files")
+    _sign_in(page, web, email)
     page.add_script_tag(path=str(tus_js_client))
 
     result = page.evaluate(

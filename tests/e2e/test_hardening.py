@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import socket
@@ -17,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
@@ -25,24 +23,15 @@ from satchel.runtime.logging import configure_logging
 from satchel.settings import load_settings
 from satchel.web.app import create_app
 
-from support.processes import SatchelProcess, create_account
+from support.processes import SatchelProcess, create_account, running_web
 
 Web = tuple[SatchelProcess, str]
 
 
-def _start_web(env: dict[str, str]) -> Iterator[Web]:
-    process = SatchelProcess("web", env=env)
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
-        yield process, url
-    finally:
-        process.stop()
-
-
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[Web]:
-    yield from _start_web(base_env)
+    with running_web(base_env) as started:
+        yield started
 
 
 def _raw_request(port: int, head: bytes, body: bytes = b"", *, timeout: float = 10) -> bytes:
@@ -193,7 +182,7 @@ def test_by_default_x_forwarded_for_is_ignored_so_rotating_it_does_not_escape_th
 
 def test_behind_a_trusted_proxy_forwarded_clients_are_counted_separately(base_env: dict[str, str]) -> None:
     env = {**base_env, "FORWARDED_ALLOW_IPS": "127.0.0.1"}
-    for process, url in _start_web(env):
+    with running_web(env) as (process, url):
         share = _password_share(url, create_account(env, "proxied@example.test"))
         assert _wrong_password_tries(url, share) == [401] * 6
         assert _download_clients(process) == [f"203.0.113.{i}" for i in range(1, 7)]
@@ -229,18 +218,6 @@ def test_a_client_that_leaves_mid_upload_is_a_499_not_a_server_error(web: Web, b
     ]
     assert not [e for e in events if e.get("status") == 500]
     assert not any("Traceback" in line for line in process.lines + process.stderr_lines)
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put logging back as it was after a test that configures it as `satchel web` does."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, structlog.get_config())
-    yield
-    logging.captureWarnings(False)
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    structlog.configure(**saved[2])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from tusclient.client import TusClient
 
-from support.processes import SatchelProcess, create_account
+from support.processes import create_account, running_web
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -24,13 +24,8 @@ TUS = {"Tus-Resumable": "1.0.0"}
 def web(base_env: dict[str, str]) -> Iterator[tuple[str, str]]:
     env = {**base_env, "SATCHEL_BODY_TIMEOUT": "2"}
     token = create_account(env, f"tus-{uuid.uuid4().hex[:8]}@example.test")
-    process = SatchelProcess("web", env=env)
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
+    with running_web(env) as (_, url):
         yield url, token
-    finally:
-        process.stop()
 
 
 def _create(url: str, token: str, length: int, name: str) -> str:

@@ -13,16 +13,13 @@ import pytest
 from satchel.runtime.embedded import EmbeddedRedis
 
 from support.moto import MotoServer
-from support.processes import SatchelProcess
+from support.processes import SatchelProcess, running_web
 
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
-    process = SatchelProcess("web", env=base_env)
-    url = f"http://127.0.0.1:{base_env['PORT']}"
-    process.wait_http(f"{url}/healthz")
-    yield process, url
-    process.stop()
+    with running_web(base_env) as started:
+        yield started
 
 
 def test_healthz_answers_with_the_release(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-import structlog
 from aiosmtpd.controller import Controller
 
 from satchel.adapters.mail import ConsoleMailer, SmtpMailer, open_mailer
@@ -40,18 +38,6 @@ def smtp_server() -> Iterator[tuple[str, Collector]]:
     controller.start()
     yield f"smtp://127.0.0.1:{port}?from={SENDER}", collector
     controller.stop()
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put logging and structlog back as they were after a test that configures them."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, structlog.get_config())
-    yield
-    logging.captureWarnings(False)
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    structlog.configure(**saved[2])
 
 
 def test_smtp_mailer_delivers_text_and_html(smtp_server: tuple[str, Collector]) -> None:

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -124,3 +125,15 @@ def create_account(env: dict[str, str], email: str, password: str = "correct hor
     token = run_satchel("tokens", "create", email, env=env)
     assert token.returncode == 0, token.stderr
     return token.stdout.strip()
+
+
+@contextmanager
+def running_web(env: dict[str, str], *, ready: str = "/healthz") -> Iterator[tuple[SatchelProcess, str]]:
+    """``satchel web`` on ``env``'s PORT, answering 200 on ``ready`` before the block runs; stopped after it."""
+    process = SatchelProcess("web", env=env)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        process.wait_http(f"{url}{ready}")
+        yield process, url
+    finally:
+        process.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,24 +15,7 @@ from satchel.domain.notifications import share_invitation
 from satchel.ports import Message
 from satchel.runtime.logging import configure_logging, get_logger, mask_secrets
 
-LIBRARY_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access", "celery")
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Put logging and structlog back as they were, so other tests see no trace of this one."""
-    root = logging.getLogger()
-    saved_root = (root.handlers[:], root.level)
-    saved_libs = {name: logging.getLogger(name) for name in LIBRARY_LOGGERS}
-    saved_lib_state = {name: (lg.handlers[:], lg.propagate, lg.disabled) for name, lg in saved_libs.items()}
-    saved_structlog = structlog.get_config()
-    yield
-    logging.captureWarnings(False)
-    root.handlers[:], level = saved_root
-    root.setLevel(level)
-    for name, lg in saved_libs.items():
-        lg.handlers[:], lg.propagate, lg.disabled = saved_lib_state[name]
-    structlog.configure(**saved_structlog)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def json_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
