@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +25,7 @@ import psycopg
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from scratch import scratch_satchel, write_table  # noqa: E402
 from support.processes import SatchelProcess  # noqa: E402
 
 
@@ -36,25 +36,42 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "jobs.md")
     args = parser.parse_args()
 
-    admin = os.environ["DATABASE_URL"]
-    db = f"satchel_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    database = urlunsplit(urlsplit(admin)._replace(path=f"/{db}"))
     broker = args.broker or urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/13"))
-    env = {
-        **os.environ, "DATABASE_URL": database, "BROKER_URL": broker, "STORAGE_URL": "memory://",
-        "SECRET_KEY": secrets.token_urlsafe(40), "LOG_LEVEL": "INFO", "SATCHEL_SWEEP_INTERVAL": "0",
-    }  # fmt: skip
-    worker = None
+    settings = {"BROKER_URL": broker, "STORAGE_URL": "memory://", "LOG_LEVEL": "INFO", "SATCHEL_SWEEP_INTERVAL": "0"}
+    with scratch_satchel(**settings) as (env, _):
+        latencies, idle, enqueued, total, baseline = _measure(env, args.jobs)
+
+    latencies_ms = sorted(float(x) * 1000 for x in latencies)
+    p50 = statistics.median(latencies_ms)
+    p95 = latencies_ms[int(len(latencies_ms) * 0.95) - 1]
+    lines = [
+        f"# Jobs: {args.jobs} ping jobs, 1 worker (concurrency 2), broker {urlsplit(broker).scheme}://",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| enqueue (outbox insert + NOTIFY, one transaction each) | {args.jobs / enqueued:.0f} jobs/s |",
+        f"| end-to-end throughput (enqueued to done) | {args.jobs / total:.0f} jobs/s |",
+        f"| baseline: bare Celery no-op tasks, no outbox | {baseline:.0f} tasks/s |",
+        f"| ratio satchel / baseline | {args.jobs / total / baseline:.2f}x |",
+        f"| enqueue-to-start latency p50 | {p50:.0f} ms |",
+        f"| enqueue-to-start latency p95 | {p95:.0f} ms |",
+        f"| enqueue-to-start latency on an idle worker, median of 20 | {statistics.median(idle):.0f} ms |",
+        "",
+        "The p50/p95 latencies include the queue of jobs ahead (all are enqueued at once); the idle figure is",
+        "what a single upload's scan or thumbnail waits: NOTIFY wakes the relay, one broker hop, one claim.",
+    ]
+    write_table(lines, args.out)
+
+
+def _measure(env: dict[str, str], jobs: int) -> tuple[list[float], list[float], float, float, float]:
+    """Latencies (s), idle latencies (ms), enqueue and total seconds for ``jobs`` jobs, and the baseline rate."""
+    worker = SatchelProcess("worker", "--concurrency", "2", env=env)
     try:
-        subprocess.run([sys.executable, "-m", "satchel", "migrate"], env=env, check=True, capture_output=True)
-        worker = SatchelProcess("worker", "--concurrency", "2", env=env)
         worker.wait_for(lambda: any("ready" in line for line in worker.lines), what="worker ready")
         time.sleep(1)
         started = time.perf_counter()
-        with psycopg.connect(database, autocommit=True) as conn:
-            for _ in range(args.jobs):
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            for _ in range(jobs):
                 job = secrets.token_hex(16)
                 with conn.transaction():
                     conn.execute(
@@ -85,35 +102,10 @@ def main() -> None:
                         idle.append(float(row[0]) * 1000)
                         break
                     time.sleep(0.01)
-        baseline = _baseline(env, args.jobs)
+        baseline = _baseline(env, jobs)
     finally:
-        if worker:
-            worker.stop()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-    latencies_ms = sorted(float(x) * 1000 for x in latencies)
-    p50 = statistics.median(latencies_ms)
-    p95 = latencies_ms[int(len(latencies_ms) * 0.95) - 1]
-    lines = [
-        f"# Jobs: {args.jobs} ping jobs, 1 worker (concurrency 2), broker {urlsplit(broker).scheme}://",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| enqueue (outbox insert + NOTIFY, one transaction each) | {args.jobs / enqueued:.0f} jobs/s |",
-        f"| end-to-end throughput (enqueued to done) | {args.jobs / total:.0f} jobs/s |",
-        f"| baseline: bare Celery no-op tasks, no outbox | {baseline:.0f} tasks/s |",
-        f"| ratio satchel / baseline | {args.jobs / total / baseline:.2f}x |",
-        f"| enqueue-to-start latency p50 | {p50:.0f} ms |",
-        f"| enqueue-to-start latency p95 | {p95:.0f} ms |",
-        f"| enqueue-to-start latency on an idle worker, median of 20 | {statistics.median(idle):.0f} ms |",
-        "",
-        "The p50/p95 latencies include the queue of jobs ahead (all are enqueued at once); the idle figure is",
-        "what a single upload's scan or thumbnail waits: NOTIFY wakes the relay, one broker hop, one claim.",
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        worker.stop()
+    return latencies, idle, enqueued, total, baseline
 
 
 def _baseline(env: dict[str, str], count: int) -> float:

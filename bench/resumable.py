@@ -15,29 +15,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 from tusclient.client import TusClient
-
-from satchel.runtime.embedded import free_port
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from scratch import scratch_satchel, write_table  # noqa: E402
 from support.memory import PeakRss  # noqa: E402
-from support.processes import SatchelProcess, create_account  # noqa: E402
+from support.processes import create_account, running_web  # noqa: E402
 
 
 def main() -> None:
@@ -49,71 +42,46 @@ def main() -> None:
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
 
-    admin = os.environ["DATABASE_URL"]
-    db = f"satchel_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    work = Path(tempfile.mkdtemp(prefix="satchel-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": urlunsplit(urlsplit(admin)._replace(path=f"/{db}")),
-        "STORAGE_URL": f"file://{work / 'objects'}",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "PORT": str(free_port()),
-        "WEB_CONCURRENCY": "1",
-        "SATCHEL_MAX_UPLOAD_BYTES": str(size * 2),
-        "LOG_LEVEL": "WARNING",
-    }
-    web = None
-    try:
-        subprocess.run([sys.executable, "-m", "satchel", "migrate"], env=env, check=True, capture_output=True)
+    with scratch_satchel(WEB_CONCURRENCY="1", SATCHEL_MAX_UPLOAD_BYTES=str(size * 2)) as (env, work):
         token = create_account(env, "bench@example.test")
         source = work / "source.bin"
         with source.open("wb") as f:
             for _ in range(args.size_mib):
                 f.write(os.urandom(1024 * 1024))
-        web = SatchelProcess("web", env=env)
-        url = f"http://127.0.0.1:{env['PORT']}"
-        web.wait_http(f"{url}/healthz")
-        bearer = {"Authorization": f"Bearer {token}"}
-        expected = hashlib.sha256(source.read_bytes()).hexdigest()
-        times: dict[str, list[float]] = {"put": [], "tus": []}
-        peaks = {"put": 0, "tus": 0}
+        with running_web(env) as (web, url):
+            bearer = {"Authorization": f"Bearer {token}"}
+            expected = hashlib.sha256(source.read_bytes()).hexdigest()
+            times: dict[str, list[float]] = {"put": [], "tus": []}
+            peaks = {"put": 0, "tus": 0}
 
-        def put(round_: int) -> str:
-            target = f"{url}/api/files/put-{round_}.bin?share=false"
-            answer = subprocess.run(
-                ["curl", "-sS", "-f", "-T", str(source), "-H", f"Authorization: Bearer {token}", target],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            return str(httpx.Response(200, content=answer.stdout).json()["file"]["id"])
+            def put(round_: int) -> str:
+                target = f"{url}/api/files/put-{round_}.bin?share=false"
+                answer = subprocess.run(
+                    ["curl", "-sS", "-f", "-T", str(source), "-H", f"Authorization: Bearer {token}", target],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+                return str(httpx.Response(200, content=answer.stdout).json()["file"]["id"])
 
-        def tus(round_: int) -> str:
-            client = TusClient(f"{url}/api/uploads/", headers=bearer)
-            uploader = client.uploader(
-                str(source), chunk_size=args.chunk_mib * 1024 * 1024, metadata={"filename": f"tus-{round_}.bin"}
-            )
-            uploader.upload()
-            return str(uploader.request.response_headers["satchel-file-id"])
+            def tus(round_: int) -> str:
+                client = TusClient(f"{url}/api/uploads/", headers=bearer)
+                uploader = client.uploader(
+                    str(source), chunk_size=args.chunk_mib * 1024 * 1024, metadata={"filename": f"tus-{round_}.bin"}
+                )
+                uploader.upload()
+                return str(uploader.request.response_headers["satchel-file-id"])
 
-        for round_ in range(args.rounds):
-            # Alternate which goes first, and start each after `sync`: this disk's write speed swings widely.
-            for kind in ("put", "tus") if round_ % 2 == 0 else ("tus", "put"):
-                os.sync()
-                with PeakRss(web.process.pid) as rss:
-                    started = time.perf_counter()
-                    file_id = (put if kind == "put" else tus)(round_)
-                    times[kind].append(time.perf_counter() - started)
-                peaks[kind] = max(peaks[kind], rss.peak)
-                assert httpx.get(f"{url}/api/files/{file_id}", headers=bearer).json()["sha256"] == expected
-                httpx.delete(f"{url}/api/files/{file_id}", headers=bearer).raise_for_status()
-        put_times, tus_times, put_peak, tus_peak = times["put"], times["tus"], peaks["put"], peaks["tus"]
-    finally:
-        if web:
-            web.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            for round_ in range(args.rounds):
+                # Alternate which goes first, and start each after `sync`: this disk's write speed swings widely.
+                for kind in ("put", "tus") if round_ % 2 == 0 else ("tus", "put"):
+                    os.sync()
+                    with PeakRss(web.process.pid) as rss:
+                        started = time.perf_counter()
+                        file_id = (put if kind == "put" else tus)(round_)
+                        times[kind].append(time.perf_counter() - started)
+                    peaks[kind] = max(peaks[kind], rss.peak)
+                    assert httpx.get(f"{url}/api/files/{file_id}", headers=bearer).json()["sha256"] == expected
+                    httpx.delete(f"{url}/api/files/{file_id}", headers=bearer).raise_for_status()
+            put_times, tus_times, put_peak, tus_peak = times["put"], times["tus"], peaks["put"], peaks["tus"]
 
     mib = args.size_mib
     requests = -(-args.size_mib // args.chunk_mib) + 1
@@ -134,9 +102,7 @@ def main() -> None:
         "its requests reached different processes). The clients run on the same cores as the server; on its own,",
         "against a server that discards the bytes, the tus client needs about 1.5x the time `curl -T` does.",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

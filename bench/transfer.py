@@ -13,29 +13,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import secrets
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
-import psycopg
-
-from satchel.runtime.embedded import free_port
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from scratch import scratch_satchel, write_table  # noqa: E402
 from support.memory import PeakRss  # noqa: E402
-from support.processes import SatchelProcess, create_account  # noqa: E402
+from support.processes import create_account, running_web  # noqa: E402
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:
@@ -51,24 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
 
-    admin = os.environ["DATABASE_URL"]
-    db = f"satchel_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    work = Path(tempfile.mkdtemp(prefix="satchel-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": urlunsplit(urlsplit(admin)._replace(path=f"/{db}")),
-        "STORAGE_URL": f"file://{work / 'objects'}",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "PORT": str(free_port()),
-        "WEB_CONCURRENCY": "1",
-        "SATCHEL_MAX_UPLOAD_BYTES": str(size * 2),
-        "LOG_LEVEL": "WARNING",
-    }
-    web = None
-    try:
-        subprocess.run([sys.executable, "-m", "satchel", "migrate"], env=env, check=True, capture_output=True)
+    with scratch_satchel(WEB_CONCURRENCY="1", SATCHEL_MAX_UPLOAD_BYTES=str(size * 2)) as (env, work):
         token = create_account(env, "bench@example.test")
         source = work / "source.bin"
         with source.open("wb") as f:
@@ -82,34 +58,28 @@ def main() -> None:
         cp_seconds = time.perf_counter() - started
         (work / "copy.bin").unlink()
 
-        web = SatchelProcess("web", env=env)
-        url = f"http://127.0.0.1:{env['PORT']}"
-        web.wait_http(f"{url}/healthz")
-        time.sleep(0.5)
-        at_rest = max(c.memory_info().rss for c in psutil.Process(web.process.pid).children(recursive=True))
+        with running_web(env) as (web, url):
+            time.sleep(0.5)
+            at_rest = max(c.memory_info().rss for c in psutil.Process(web.process.pid).children(recursive=True))
 
-        headers = {"Authorization": f"Bearer {token}", "Content-Length": str(size)}
-        with PeakRss(web.process.pid) as up_rss:
-            started = time.perf_counter()
-            response = httpx.put(f"{url}/api/files/big.bin", content=file_chunks(source), headers=headers, timeout=600)
-            up_seconds = time.perf_counter() - started
-        response.raise_for_status()
-        link = response.json()["share"]["url"] + "/download"
+            headers = {"Authorization": f"Bearer {token}", "Content-Length": str(size)}
+            with PeakRss(web.process.pid) as up_rss:
+                started = time.perf_counter()
+                response = httpx.put(
+                    f"{url}/api/files/big.bin", content=file_chunks(source), headers=headers, timeout=600
+                )
+                up_seconds = time.perf_counter() - started
+            response.raise_for_status()
+            link = response.json()["share"]["url"] + "/download"
 
-        digest = hashlib.sha256()
-        with PeakRss(web.process.pid) as down_rss:
-            started = time.perf_counter()
-            with httpx.stream("GET", link, timeout=600) as stream:
-                for chunk in stream.iter_raw(1024 * 1024):
-                    digest.update(chunk)
-            down_seconds = time.perf_counter() - started
-        assert digest.hexdigest() == response.json()["file"]["sha256"]
-    finally:
-        if web:
-            web.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            digest = hashlib.sha256()
+            with PeakRss(web.process.pid) as down_rss:
+                started = time.perf_counter()
+                with httpx.stream("GET", link, timeout=600) as stream:
+                    for chunk in stream.iter_raw(1024 * 1024):
+                        digest.update(chunk)
+                down_seconds = time.perf_counter() - started
+            assert digest.hexdigest() == response.json()["file"]["sha256"]
 
     mib = args.size_mib
 
@@ -130,9 +100,7 @@ def main() -> None:
         f"Worker RSS at rest: {at_rest / 2**20:.0f} MiB. The client (this script, hashing what it receives) runs on",
         "the same cores. Rates are the throughput relative to `cp` of the same file in the same run.",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":
