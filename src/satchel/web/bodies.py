@@ -21,6 +21,15 @@ class BodyStalled(DomainError):
     status = 408
 
 
+def declared_size(request: Request) -> int | None:
+    """The body's size by its Content-Length, when it has a usable one."""
+    length = request.headers.get("content-length", "")
+    if not (length.isascii() and length.isdigit()):
+        return None
+    # Beyond any limit once past 18 digits; int() of thousands of digits would be refused anyway.
+    return int(length) if len(length) <= 18 else 10**18
+
+
 async def body_stream(request: Request, timeout: float) -> AsyncIterator[bytes]:
     """The request body's chunks, each of which must arrive within ``timeout`` seconds."""
     chunks = request.stream().__aiter__()

@@ -46,6 +46,20 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> JSONRespons
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+UNAVAILABLE_HEADERS = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
+
+
+def unavailable_detail(exc: ServiceUnavailable) -> str:
+    return f"A backing service ({exc.service}) is unavailable; try again shortly."
+
+
+def unavailable(exc: ServiceUnavailable) -> JSONResponse:
+    """The 503 problem of an outage, for a place that cannot go through the error handlers."""
+    response = problem(503, unavailable_detail(exc))
+    response.headers.update(UNAVAILABLE_HEADERS)
+    return response
+
+
 def wants_page(request: Request) -> bool:
     """Browsers navigating to pages get HTML; the API, curl and scripts get problem+json."""
     if request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/readyz"):
@@ -113,8 +127,7 @@ def install(app: FastAPI) -> None:
     async def service_down(request: Request, exc: ServiceUnavailable) -> Response:
         # An outage is the service's, not the request's: no traceback, and the client may come back.
         log.warning("http.service_unavailable", service=exc.service, reason=exc.reason)
-        detail = f"A backing service ({exc.service}) is unavailable; try again shortly."
-        return await respond(request, 503, detail, {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
+        return await respond(request, 503, unavailable_detail(exc), UNAVAILABLE_HEADERS)
 
     # Added before create_app adds any other middleware, so it sits innermost: inside RequestContext
     # (the request id is bound to its log line), the session and the security headers (its answer has them).

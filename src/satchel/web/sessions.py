@@ -12,7 +12,6 @@ token, a one-time message) is lost and the response goes out as it was.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from typing import Any
 
@@ -20,7 +19,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from satchel.adapters.resilience import RETRY_AFTER
 from satchel.ports import ServiceUnavailable, SessionStore
 from satchel.runtime.logging import get_logger
 
@@ -116,7 +114,7 @@ class SessionMiddleware:
                     log.warning("session.not_saved", service=exc.service, reason=exc.reason, rotated=session.rotated)
                     if session.rotated:
                         replaced = True
-                        await _send_unavailable(send, exc)
+                        await _send_unavailable(scope, receive, send, exc)
                         return
                     new_id = None
                 if new_id:
@@ -130,20 +128,11 @@ class SessionMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
-async def _send_unavailable(send: Send, exc: ServiceUnavailable) -> None:
+async def _send_unavailable(scope: Scope, receive: Receive, send: Send, exc: ServiceUnavailable) -> None:
     """The same 503 problem the error handlers give, sent from here, after they have run."""
-    body = json.dumps({
-        "type": "about:blank", "title": "Service Unavailable", "status": 503,
-        "detail": f"A backing service ({exc.service}) is unavailable; try again shortly.",
-    }).encode()  # fmt: skip
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(RETRY_AFTER).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    from satchel.web.problems import unavailable  # the error handlers depend on this module, not the reverse
+
+    await unavailable(exc)(scope, receive, send)
 
 
 def session_of(connection: HTTPConnection) -> Session:

@@ -26,7 +26,7 @@ from satchel.web.api.schemas import (
     ShareOut,
     UploadOut,
 )
-from satchel.web.bodies import body_stream
+from satchel.web.bodies import body_stream, declared_size
 from satchel.web.downloads import requested_span, send_file, send_thumbnail
 from satchel.web.openapi import DOWNLOAD, SIGNED_IN, Responses, problems
 from satchel.web.params import FileId, FileName, Offset
@@ -77,14 +77,6 @@ class PartialPutRefused(DomainError):
     """No partial PUT (Content-Range) here: send the whole file, or resume uploads at /api/uploads/ (tus 1.0)."""
 
     status = 400  # RFC 9110 section 14.5: what a server that does not support partial PUT must answer
-
-
-def _declared_size(request: Request) -> int | None:
-    length = request.headers.get("content-length", "")
-    if not (length.isascii() and length.isdigit()):
-        return None
-    # Beyond any limit once past 18 digits; int() of thousands of digits would be refused anyway.
-    return int(length) if len(length) <= 18 else 10**18
 
 
 @asynccontextmanager
@@ -139,7 +131,7 @@ async def put_file(
     body = body_stream(request, services.settings.body_timeout)
     async with _all_or_nothing(services, user) as stored:
         file = await services.files.upload(
-            user, name, body, content_type=request.headers.get("content-type"), declared_size=_declared_size(request)
+            user, name, body, content_type=request.headers.get("content-type"), declared_size=declared_size(request)
         )
         stored.append(file)
         view = await services.sharing.create(user, [file.id], terms) if terms else None

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.uploads import Checksum
 from satchel.services.uploads import UploadState
-from satchel.web.bodies import body_stream
+from satchel.web.bodies import body_stream, declared_size
 from satchel.web.openapi import SIGNED_IN, Responses, problems
 from satchel.web.security import ApiUser, ServicesDep
 from satchel.web.urls import base_url
@@ -108,13 +108,8 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return pairs
 
 
-def _declared_size(request: Request) -> int | None:
-    length = request.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
-
-
 def _has_body(request: Request) -> bool:
-    return bool(_declared_size(request)) or "chunked" in request.headers.get("transfer-encoding", "").lower()
+    return bool(declared_size(request)) or "chunked" in request.headers.get("transfer-encoding", "").lower()
 
 
 def _checked_media_type(request: Request) -> None:
@@ -252,7 +247,7 @@ async def create_upload(
     if _has_body(request):
         state = await services.uploads.append(
             user, upload.id, offset=0, chunks=body_stream(request, services.settings.body_timeout),
-            declared_size=_declared_size(request), checksum=checksum,
+            declared_size=declared_size(request), checksum=checksum,
         )  # fmt: skip
     location = f"{base_url(request)}{PREFIX}/{upload.id}"
     return Response(status_code=status.HTTP_201_CREATED, headers={"Location": location, **_headers(state)})
@@ -307,7 +302,7 @@ async def append(
     checksum = Checksum.parse(upload_checksum) if upload_checksum else None
     state = await services.uploads.append(
         user, upload_id, offset=upload_offset, chunks=body_stream(request, services.settings.body_timeout),
-        declared_size=_declared_size(request), checksum=checksum,
+        declared_size=declared_size(request), checksum=checksum,
     )  # fmt: skip
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_headers(state))
 
