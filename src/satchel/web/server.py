@@ -13,7 +13,6 @@ proxies ``FORWARDED_ALLOW_IPS`` names (none by default).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from types import FrameType
@@ -95,14 +94,9 @@ class CappedHeadProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.transport.close()  # an earlier request's answer is still being written: no room for ours
             return
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request Header Fields Too Large",
-                "status": 431,
-                "detail": f"The request line and headers may take at most {self.max_head_bytes} bytes.",
-            }
-        ).encode()
+        from satchel.web.problems import problem  # the arbiter imports this module: keep the app out of it
+
+        body = bytes(problem(431, f"The request line and headers may take at most {self.max_head_bytes} bytes.").body)
         head = [STATUS_LINE[431]]
         head += [b"%s: %s\r\n" % (name, value) for name, value in self.server_state.default_headers]
         head += [
