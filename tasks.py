@@ -56,6 +56,8 @@ def dev(args: list[str]) -> int:
 SYSTEM_PARTS = {  # real parts some tests drive, that only the system's package manager has
     "/usr/bin/chromium": ("chromium", "the browser tests"),
     "/usr/sbin/clamd": ("clamav-daemon", "the virus-scan tests"),
+    "/usr/sbin/nginx": ("nginx", "the scale-out test"),
+    "/usr/sbin/ip": ("iproute2", "the scale-out test"),
 }
 
 

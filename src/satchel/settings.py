@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
     EnvSettingsSource,
+    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -121,6 +124,47 @@ def current_release() -> str:
     return os.environ.get("RELEASE_ID") or _git_release()
 
 
+class FileVariableError(Exception):
+    """A ``*_FILE`` variable that cannot be used; ``lines`` says which and why."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class FileVariables(PydanticBaseSettingsSource):
+    """``NAME_FILE=/run/secrets/name`` sets ``NAME`` to that file's content, for any setting.
+
+    The way container platforms hand over secrets (Compose and Swarm secrets, Kubernetes secret
+    volumes) without putting them in the environment, where ``ps e`` and crash dumps show them.
+    One trailing newline is dropped, as editors add it; setting both ``NAME`` and ``NAME_FILE`` is
+    an error rather than a silent choice.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        problems: list[str] = []
+        for field_name, field in self.settings_cls.model_fields.items():
+            name = field.alias or field_name.upper()
+            path = os.environ.get(f"{name}_FILE")
+            if not path:
+                continue
+            if os.environ.get(name):
+                problems.append(f"{name}_FILE: expected either {name} or {name}_FILE, found both set")
+                continue
+            try:
+                found[name] = Path(path).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                problems.append(f"{name}_FILE: expected a readable UTF-8 file, found {path!r} ({reason.lower()})")
+        if problems:
+            raise FileVariableError(problems)
+        return found
+
+
 def process_environment() -> dict[str, str]:
     """A copy of this process's environment, for the children ``satchel dev`` starts."""
     return dict(os.environ)
@@ -201,6 +245,23 @@ class Settings(BaseSettings):
         default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
     )
 
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        alias="SATCHEL_INSTANCE",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="this host's name, sent as the Satchel-Instance response header",
+    )
+
+    # Metrics: Prometheus text, never on the public port without a token
+    metrics_port: int | None = Field(
+        None, alias="SATCHEL_METRICS_PORT", ge=1, le=65535, description="port serving /metrics apart from $PORT"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, alias="SATCHEL_METRICS_TOKEN", min_length=16, description="bearer token for /metrics on $PORT"
+    )
+
     # Logs (factor XI)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
@@ -228,6 +289,17 @@ class Settings(BaseSettings):
     ready_timeout: float = Field(
         2.0, alias="SATCHEL_READY_TIMEOUT", gt=0, le=30, description="seconds each /readyz check may take"
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, FileVariables(settings_cls), env_settings, dotenv_settings
 
     @field_validator("share_default_days")
     @classmethod
@@ -302,7 +374,7 @@ _EXPECTED = {
 }
 
 
-SECRET_NAMES = {"SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+SECRET_NAMES = {"SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN"}
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -311,6 +383,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError([_describe(e) for e in exc.errors()]) from None
+    except FileVariableError as exc:
+        raise ConfigError(exc.lines) from None
 
 
 @lru_cache(maxsize=1)
@@ -334,12 +408,13 @@ class ConfigEntry:
 
     name: str
     value: str
-    source: Literal["environment", ".env", "default"]
+    source: Literal["environment", "file", ".env", "default"]
 
 
 def describe(settings: Settings) -> Iterator[ConfigEntry]:
     """The effective configuration, secrets redacted, with where each value came from."""
     from_env = EnvSettingsSource(Settings)()
+    from_files = FileVariables(Settings)()
     from_dotenv = DotEnvSettingsSource(Settings, env_file=ENV_FILE)() if Path(ENV_FILE).exists() else {}
     for field_name in Settings.model_fields:
         name = _alias(field_name)
@@ -350,8 +425,10 @@ def describe(settings: Settings) -> Iterator[ConfigEntry]:
             shown = redact_url(value)
         else:
             shown = "" if value is None else str(value)
-        source: Literal["environment", ".env", "default"] = "default"
-        if field_name in from_env or name in from_env:
+        source: Literal["environment", "file", ".env", "default"] = "default"
+        if name in from_files:
+            source = "file"
+        elif field_name in from_env or name in from_env:
             source = "environment"
         elif field_name in from_dotenv or name in from_dotenv:
             source = ".env"

@@ -196,3 +196,9 @@ def test_an_email_with_control_characters_is_refused_not_a_server_error(app: App
     token = app.csrf()
     login = app.client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
     assert login.status_code == 401
+
+
+def test_every_answer_names_the_instance_that_gave_it(make_app: AppFactory) -> None:
+    with make_app(SATCHEL_INSTANCE="web-7") as app:
+        assert app.client.get("/healthz").headers["Satchel-Instance"] == "web-7"
+        assert app.client.get("/no/such/page").headers["Satchel-Instance"] == "web-7"

@@ -257,3 +257,55 @@ def test_trusted_proxies_are_addresses_networks_or_everyone(value: str) -> None:
 def test_trusted_proxies_that_are_not_addresses_are_refused(value: str) -> None:
     line = line_for(config_errors(**VALID, FORWARDED_ALLOW_IPS=value), "FORWARDED_ALLOW_IPS")
     assert line.startswith("FORWARDED_ALLOW_IPS: expected IP addresses or networks") and repr(value) in line
+
+
+def test_a_file_variable_sets_the_setting_from_the_file_content(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text(SECRET + "\n")  # the newline an editor or `echo` adds is not part of the secret
+    database = tmp_path / "database_url"
+    database.write_text(VALID["DATABASE_URL"])
+    monkeypatch.setenv("SECRET_KEY_FILE", str(secret))
+    monkeypatch.setenv("DATABASE_URL_FILE", str(database))
+    settings = load_settings(REDIS_URL=VALID["REDIS_URL"], STORAGE_URL="memory://")
+    assert settings.secret_key.get_secret_value() == SECRET
+    assert settings.database_url == VALID["DATABASE_URL"]
+    sources = {entry.name: entry.source for entry in describe(settings)}
+    assert sources["SECRET_KEY"] == sources["DATABASE_URL"] == "file"
+    assert SECRET not in repr(list(describe(settings)))
+
+
+def test_a_file_variable_is_validated_like_the_variable_itself(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    short = tmp_path / "secret_key"
+    short.write_text("too-short")
+    monkeypatch.setenv("SECRET_KEY_FILE", str(short))
+    lines = config_errors(**{k: v for k, v in VALID.items() if k != "SECRET_KEY"})
+    assert line_for(lines, "SECRET_KEY") == "SECRET_KEY: expected at least 32 characters, found 9 characters (hidden)"
+
+
+def test_an_unreadable_file_variable_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SECRET_KEY_FILE", str(tmp_path / "missing"))
+    lines = config_errors(**{k: v for k, v in VALID.items() if k != "SECRET_KEY"})
+    assert lines == [
+        f"SECRET_KEY_FILE: expected a readable UTF-8 file, found '{tmp_path / 'missing'}' (no such file or directory)"
+    ]
+
+
+def test_a_variable_and_its_file_variable_together_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text(SECRET)
+    monkeypatch.setenv("SECRET_KEY_FILE", str(secret))
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    assert config_errors() == ["SECRET_KEY_FILE: expected either SECRET_KEY or SECRET_KEY_FILE, found both set"]
+
+
+@pytest.mark.parametrize("value", ["web 1", "a" * 65, "web/1", ""])
+def test_the_instance_name_must_be_a_plain_host_name(value: str) -> None:
+    line_for(config_errors(**VALID, SATCHEL_INSTANCE=value), "SATCHEL_INSTANCE")
+
+
+def test_the_instance_name_defaults_to_the_host_name() -> None:
+    import socket
+
+    assert load_settings(**VALID).instance == socket.gethostname()

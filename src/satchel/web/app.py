@@ -73,5 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(uploads.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https)
     app.add_middleware(SecurityHeaders, https=https)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, instance=settings.instance)
     return app

@@ -29,10 +29,13 @@ class RequestContext:
     A client that goes away mid-request is logged as ``http.client_disconnected`` and status 499,
     never as a server error. Anything else that reaches this far (a failure in the middleware
     itself) is logged here with the request id and answered 500 once, not passed on to the server.
+    Every answer names the host that gave it (``Satchel-Instance``), so a request can be followed
+    to one machine of many.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, instance: str = "") -> None:
         self.app = app
+        self.instance = instance
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +50,10 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                if self.instance:
+                    headers["Satchel-Instance"] = self.instance
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
