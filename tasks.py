@@ -6,11 +6,17 @@
 
 Each first installs what it needs: a pinned uv in .tools/, then the locked
 dependencies in .venv/ (``uv sync --frozen``). Nothing else is assumed.
+
+And one for a dev that is running, from another terminal:
+
+    python3 tasks.py satchel ARGS...   e.g. satchel users create you@example.com, against that dev
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools"
 VENV = ROOT / ".venv"
+DEV_ENV = Path(".satchel") / "dev.env"  # written by a running dev: the settings its processes run with
 UV_VERSION = "0.13.8"
 BIN = "Scripts" if os.name == "nt" else "bin"
 
@@ -51,6 +58,59 @@ def dev(args: list[str]) -> int:
     ensure_env()
     os.chdir(ROOT)
     os.execv(venv_tool("satchel"), [venv_tool("satchel"), "dev", *args])
+
+
+def _dev_env_file() -> Path:
+    """The dev.env of the dev data folder here or in a parent (``satchel dev`` run elsewhere), else the checkout's."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / DEV_ENV).is_file():
+            return folder / DEV_ENV
+    return ROOT / DEV_ENV
+
+
+def read_dev_env(path: Path) -> tuple[int | None, dict[str, str]]:
+    """The pid of the dev that wrote ``path`` (named in its first line) and the environment it holds."""
+    text = path.read_text()
+    header = re.search(r"\(pid (\d+)\)", text.partition("\n")[0])
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = shlex.split(line)[0].partition("=")
+            env[name] = value
+    return (int(header.group(1)) if header else None), env
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is still a satchel process: once a dev is killed outright, its pid may be reused."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, as another user
+    try:
+        return b"satchel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # without /proc the pid alone must do
+
+
+def satchel(args: list[str]) -> int:
+    """``satchel ARGS…`` with the settings of the running dev, which win over this shell's for what they name."""
+    path = _dev_env_file()
+    try:
+        pid, dev_env = read_dev_env(path)
+    except FileNotFoundError:
+        pid, dev_env = None, {}
+        problem = f"no dev is running here ({path} is missing)"
+    else:
+        problem = f"the dev that wrote {path} is no longer running"
+    if pid is None or not _alive(pid):
+        print(f"tasks: {problem}; start `python3 tasks.py dev` first", file=sys.stderr)
+        return 1
+    if not Path(venv_tool("satchel")).exists():
+        ensure_env()
+    os.chdir(path.parent.parent)  # where that dev runs, so a .env there counts the same for both
+    os.execve(venv_tool("satchel"), [venv_tool("satchel"), *args], {**os.environ, **dev_env})
 
 
 SYSTEM_PARTS = {  # real parts some tests drive, that only the system's package manager has
@@ -93,7 +153,7 @@ def test(args: list[str]) -> int:
     return subprocess.run([venv_tool("pytest"), *args], cwd=ROOT).returncode
 
 
-COMMANDS = {"dev": dev, "test": test}
+COMMANDS = {"dev": dev, "test": test, "satchel": satchel}
 
 
 def main() -> int:

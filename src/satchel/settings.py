@@ -335,6 +335,12 @@ def _alias(field_name: str) -> str:
     return alias or field_name.upper()
 
 
+def setting_names() -> set[str]:
+    """Every variable Satchel reads, each also in its ``NAME_FILE`` form."""
+    names = {_alias(field_name) for field_name in Settings.model_fields}
+    return names | {f"{name}_FILE" for name in names}
+
+
 def _describe(error: Any) -> str:
     """One line naming the variable, what was expected and what was found."""
     loc = error["loc"]

@@ -4,11 +4,17 @@ Starts real PostgreSQL and Redis from wheels under ``.satchel/`` (unless their U
 are already set), applies migrations, runs the ``web`` and ``worker`` process types
 as child processes exactly as production runs them, and prints the URL. Ctrl-C
 stops everything in order; the next run reuses the data.
+
+While it runs, ``.satchel/dev.env`` holds the settings its children run with, so admin
+commands in another terminal reach the same servers (``python3 tasks.py satchel …``).
+The ``satchel`` command itself never reads that file: outside dev, config is the environment.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,9 +25,11 @@ from pathlib import Path
 from types import FrameType
 
 from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
-from satchel.settings import process_environment
+from satchel.settings import process_environment, setting_names
 
 DATA_DIR = Path(".satchel")
+DEV_ENV = "dev.env"
+TASKS_FILE = Path("tasks.py")  # dev run from a checkout: its front door runs admin commands
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -31,6 +39,27 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _given(env: Mapping[str, str], name: str) -> bool:
+    """Whether the caller set ``name``, directly or as ``NAME_FILE``; dev must not then set it too."""
+    return bool(env.get(name) or env.get(f"{name}_FILE"))
+
+
+def write_dev_env(path: Path, env: Mapping[str, str], pid: int) -> None:
+    """Publish the settings dev's children run with: owner-only, as it holds the secret key.
+
+    Values are shell-quoted, so ``set -a; . .satchel/dev.env`` works too; the header names the
+    supervisor, so a file left by a dev that was killed outright is known to be stale.
+    """
+    names = setting_names()
+    lines = [f"# the environment of satchel dev (pid {pid}); removed when it stops"]
+    lines += [f"{name}={shlex.quote(value)}" for name, value in sorted(env.items()) if name in names]
+    draft = path.with_name(f".{path.name}.{pid}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    draft.replace(path)  # whole or not at all, for a reader in another terminal
 
 
 def _wait_healthy(
@@ -60,28 +89,33 @@ class Supervisor:
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.dev_env = self.data_dir / DEV_ENV
+        self._published = False
         self._stopping = False
 
     def prepare_environment(self) -> dict[str, str]:
         """The environment every child runs in: the caller's, plus embedded services for what it lacks."""
         env = dict(self.environ)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not env.get("DATABASE_URL"):
+        if not _given(env, "DATABASE_URL"):
             self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
             env["DATABASE_URL"] = self.postgres.start()
-        if not env.get("REDIS_URL"):
+        if not _given(env, "REDIS_URL"):
             self.redis = EmbeddedRedis(self.data_dir / "redis")
             env["REDIS_URL"] = self.redis.start()
-        env.setdefault("STORAGE_URL", f"file://{self.data_dir / 'objects'}")
-        env.setdefault("SECRET_KEY", _secret_key(self.data_dir))
-        env.setdefault("WEB_CONCURRENCY", "1")
-        env.setdefault("GRACEFUL_TIMEOUT", "5")
+        defaults = {
+            "STORAGE_URL": f"file://{self.data_dir / 'objects'}",
+            "SECRET_KEY": _secret_key(self.data_dir),
+            "WEB_CONCURRENCY": "1",
+            "GRACEFUL_TIMEOUT": "5",
+        }
         if sys.stdout.isatty():
-            env.setdefault("LOG_FORMAT", "console")
+            defaults["LOG_FORMAT"] = "console"
+        env.update({name: value for name, value in defaults.items() if not _given(env, name)})
         return env
 
     def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
             signal.signal(sig, self._on_signal)
         try:
             env = self.prepare_environment()
@@ -94,7 +128,9 @@ class Supervisor:
                     [*satchel, process_type], env=env, start_new_session=True
                 )
             _wait_healthy(url, list(self.children.values()), lambda: self._stopping)
-            print(f"\n  Satchel is running at {url}\n  data in {self.data_dir}; press Ctrl-C to stop\n", flush=True)
+            write_dev_env(self.dev_env, env, os.getpid())
+            self._published = True
+            print(self._banner(url), flush=True)
             return self._watch()
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             if not self._stopping:
@@ -103,6 +139,16 @@ class Supervisor:
             return 0
         finally:
             self.stop()
+
+    def _banner(self, url: str) -> str:
+        if TASKS_FILE.exists():
+            admin = "python3 tasks.py satchel users create you@example.com"
+        else:
+            admin = f"satchel … with the environment in {self.dev_env}"
+        return (
+            f"\n  Satchel is running at {url}\n  admin commands: {admin}\n"
+            f"  data in {self.data_dir}; press Ctrl-C to stop\n"
+        )
 
     def _watch(self) -> int:
         while not self._stopping:
@@ -118,6 +164,8 @@ class Supervisor:
 
     def stop(self) -> None:
         """Ask every child to finish its work (SIGTERM), then stop the data servers."""
+        if self._published:  # first: no admin command should reach a dev that is stopping
+            self.dev_env.unlink(missing_ok=True)
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

