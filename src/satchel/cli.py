@@ -112,11 +112,15 @@ def worker(
 def migrate() -> None:
     """Apply database migrations: the release step, run once per release."""
     settings = _settings("migrate")
+    from satchel.adapters.db.migrate import head_revision
     from satchel.adapters.db.migrate import migrate as run_migrations
     from satchel.runtime.logging import get_logger
 
     before, after = run_migrations(settings.database_url, settings.release_id)
-    get_logger("satchel.migrate").info("migrate.done", schema_before=before, schema_after=after)
+    log = get_logger("satchel.migrate")
+    if after != head_revision():
+        log.warning("migrate.schema_ahead", schema=after, release_knows_up_to=head_revision())
+    log.info("migrate.done", schema_before=before, schema_after=after)
 
 
 @app.command()

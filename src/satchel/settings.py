@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     aws_endpoint_url: HttpUrl | None = Field(None, alias="AWS_ENDPOINT_URL", description="S3-compatible endpoint")
 
     # Identity and secrets (factor V)
-    secret_key: SecretStr = Field(alias="SECRET_KEY", min_length=32, description="signs cookies and tokens")
+    secret_key: SecretStr = Field(alias="SECRET_KEY", min_length=32, description="the secret signing key, the same on every process")
     release_id: str = Field(
         default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
     )

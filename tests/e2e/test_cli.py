@@ -91,6 +91,29 @@ def test_migrate_is_the_release_step_and_records_the_release(base_env: dict[str,
     assert done and done[0]["schema_before"] is None and done[0]["release"] == "r-one"
 
 
+def test_an_earlier_releases_migrate_leaves_a_later_schema_alone_and_succeeds(
+    base_env: dict[str, str], empty_database: str
+) -> None:
+    """Rolling back runs the earlier release's release step against the later schema: it must not fail."""
+    import json
+
+    env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-later"}
+    assert run_satchel("migrate", env=env).returncode == 0
+    with psycopg.connect(empty_database) as conn:  # as a later release's migration would leave it
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_a_later_release'")
+    rollback = run_satchel("migrate", env={**env, "RELEASE_ID": "r-earlier"})
+    assert rollback.returncode == 0, rollback.stderr
+    assert "Traceback" not in rollback.stderr
+    events = {e["event"]: e for e in map(json.loads, rollback.stdout.splitlines())}
+    assert events["migrate.schema_ahead"]["schema"] == "9999_from_a_later_release"
+    assert events["migrate.done"]["schema_after"] == "9999_from_a_later_release"
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute("SELECT release_id, schema_revision FROM releases ORDER BY id").fetchall()
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert rows[-1] == ("r-earlier", "9999_from_a_later_release")
+    assert version == ("9999_from_a_later_release",)
+
+
 def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, str]) -> None:
     import subprocess
     import sys

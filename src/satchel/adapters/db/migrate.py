@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from satchel.adapters.db.engine import sync_engine
 from satchel.adapters.db.schema import releases
@@ -30,6 +31,14 @@ def head_revision() -> str:
     return head
 
 
+def knows_revision(revision: str) -> bool:
+    """Whether this code's migrations include ``revision`` (a later release's are unknown to it)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def current_revision(database_url: str) -> str | None:
     engine = sync_engine(database_url)
     try:
@@ -40,10 +49,17 @@ def current_revision(database_url: str) -> str | None:
 
 
 def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:
-    """Upgrade to head and record the release; returns (revision before, revision after)."""
+    """Upgrade to head and record the release; returns (revision before, revision after).
+
+    A schema newer than this code (a rollback to an earlier release) is left as it is: migrations
+    only ever add, so the earlier release runs on the later schema, and its release step succeeds.
+    """
     before = current_revision(database_url)
-    command.upgrade(alembic_config(database_url), "head")
-    after = head_revision()
+    if before is not None and not knows_revision(before):
+        after = before
+    else:
+        command.upgrade(alembic_config(database_url), "head")
+        after = head_revision()
     engine = sync_engine(database_url)
     try:
         with engine.begin() as conn:
