@@ -1,4 +1,4 @@
-"""An S3-compatible server over HTTP on loopback, in a process of its own."""
+"""An S3-compatible server over HTTP (on loopback unless told), in a process of its own."""
 
 from __future__ import annotations
 
@@ -19,15 +19,16 @@ REGION = "us-east-1"
 @dataclass
 class MotoServer:
     port: int
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,11 +18,11 @@ import httpx
 class SatchelProcess:
     """``python -m satchel <args>`` with the given environment; stdout lines collected as they come."""
 
-    def __init__(self, *args: str, env: dict[str, str], cwd: str | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str], cwd: str | None = None, launcher: Sequence[str] = ()) -> None:
         self.args = args
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "satchel", *args],
+            [*launcher, sys.executable, "-m", "satchel", *args],
             env=env,
             cwd=cwd,
             stdout=subprocess.PIPE,

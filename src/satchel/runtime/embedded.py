@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import ipaddress
 import os
 import pwd
 import shutil
@@ -163,6 +164,7 @@ class EmbeddedPostgres:
                  "--encoding=UTF8", "--no-sync"],
                 check=True, capture_output=True, user=as_user,
             )  # fmt: skip
+        self._admit_own_network()
         args: list[str | Path] = [
             _postgres_bin() / "postgres", "-D", self.data_dir, "-h", self.host, "-p", str(self.port),
             "-c", "unix_socket_directories=", "-c", "log_min_messages=fatal", "-c", "max_connections=200",
@@ -179,6 +181,20 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         _stop(self.process, signal.SIGINT)  # "fast" shutdown: roll back sessions, checkpoint, exit
+
+    def _admit_own_network(self) -> None:
+        """On an address other than loopback, trust the hosts of the networks it is on, as it trusts loopback.
+
+        initdb's access rules name only loopback: without this, every client of a server listening on
+        another address, its own readiness check included, is refused.
+        """
+        if ipaddress.ip_address(self.host).is_loopback:
+            return
+        rules = self.data_dir / "pg_hba.conf"
+        rule = "host all all samenet trust"
+        if rule not in rules.read_text().splitlines():
+            with rules.open("a") as out:
+                out.write(f"{rule}\n")
 
     def kill(self) -> None:
         """Crash the server: SIGKILL to the postmaster and all its backends. ``start()`` brings it
