@@ -105,7 +105,7 @@ def open_services(settings: Settings, *, pooled: bool = True) -> Services:
     return Services(
         settings=settings,
         database=Database(settings.database_url, pool_size=10 if pooled else 0, timeout=settings.database_timeout),
-        redis=Redis(settings.redis_url, timeout=settings.redis_timeout),
+        redis=Redis(settings.redis_url, timeout=settings.redis_timeout, verify_tls=settings.redis_tls_verify),
         storage=open_storage(settings),
         mailer=open_mailer(settings.email_url),
     )

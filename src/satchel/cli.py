@@ -82,9 +82,12 @@ def dev() -> None:
 def web() -> None:
     """Serve HTTP on 0.0.0.0:$PORT (Gunicorn with Uvicorn workers)."""
     settings = _settings("web")
-    from satchel.web.server import serve
+    from satchel.runtime.metrics.directory import multiprocess_dir
 
-    serve(settings)
+    with multiprocess_dir(enabled=settings.metrics_port is not None or settings.metrics_token is not None):
+        from satchel.web.server import serve
+
+        serve(settings)
 
 
 @app.command()
@@ -95,17 +98,19 @@ def worker(
 ) -> None:
     """Run background jobs from BROKER_URL until SIGTERM, which lets running jobs finish."""
     settings = _settings("worker")
-    from satchel.adapters.jobs import QUEUES
-    from satchel.worker.app import run_worker
+    from satchel.runtime.metrics.directory import multiprocess_dir
 
-    chosen = [q.strip() for q in queues.split(",") if q.strip()]
-    unknown = sorted(set(chosen) - set(QUEUES))
-    if unknown or not chosen:
-        typer.echo(f"satchel worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", err=True)
-        raise typer.Exit(2)
-    raise typer.Exit(
-        run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency, relay=relay)
-    )
+    with multiprocess_dir(enabled=settings.metrics_port is not None):
+        from satchel.adapters.jobs import QUEUES
+        from satchel.worker.app import run_worker
+
+        chosen = [q.strip() for q in queues.split(",") if q.strip()]
+        unknown = sorted(set(chosen) - set(QUEUES))
+        if unknown or not chosen:
+            typer.echo(f"satchel worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", err=True)
+            raise typer.Exit(2)
+        code = run_worker(settings, queues=chosen, concurrency=concurrency or settings.worker_concurrency, relay=relay)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -148,9 +153,12 @@ def jobs_ping(
         return
     import redis
 
+    from satchel.adapters.redis import tls_options
     from satchel.worker.runner import PING_KEY
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(
+        settings.redis_url, **tls_options(settings.redis_url, verify=settings.redis_tls_verify)
+    )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         marker = client.get(PING_KEY.format(job_id=job_id))

@@ -219,6 +219,11 @@ class Settings(BaseSettings):
     database_url: DatabaseUrl = Field(alias="DATABASE_URL", description="PostgreSQL")
     redis_url: RedisUrl = Field(alias="REDIS_URL", description="sessions, rate limits, job markers")
     broker_url: BrokerUrl | None = Field(None, alias="BROKER_URL", description="job broker; defaults to REDIS_URL")
+    redis_tls_verify: bool = Field(
+        True,
+        alias="SATCHEL_REDIS_TLS_VERIFY",
+        description="check a rediss:// server's certificate (REDIS_URL and BROKER_URL); false only for self-signed",
+    )
     storage_url: StorageUrl = Field(alias="STORAGE_URL", description="where file bytes live")
     email_url: EmailUrl = Field("console://", alias="EMAIL_URL", description="outgoing mail")
     clamav_url: ClamavUrl | None = Field(None, alias="CLAMAV_URL", description="virus scanner; unset = no scanning")
@@ -240,7 +245,9 @@ class Settings(BaseSettings):
     aws_endpoint_url: HttpUrl | None = Field(None, alias="AWS_ENDPOINT_URL", description="S3-compatible endpoint")
 
     # Identity and secrets (factor V)
-    secret_key: SecretStr = Field(alias="SECRET_KEY", min_length=32, description="the secret signing key, the same on every process")
+    secret_key: SecretStr = Field(
+        alias="SECRET_KEY", min_length=32, description="the secret signing key, the same on every process"
+    )
     release_id: str = Field(
         default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
     )
@@ -300,6 +307,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, FileVariables(settings_cls), env_settings, dotenv_settings
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_apart_from_http(cls, port: int | None, info: ValidationInfo) -> int | None:
+        if port is not None and port == info.data.get("port"):
+            raise ValueError(f"expected a port other than PORT ({port}): metrics are not served on the public port")
+        return port
 
     @field_validator("share_default_days")
     @classmethod

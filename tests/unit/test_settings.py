@@ -309,3 +309,10 @@ def test_the_instance_name_defaults_to_the_host_name() -> None:
     import socket
 
     assert load_settings(**VALID).instance == socket.gethostname()
+
+
+def test_the_metrics_port_cannot_be_the_public_port() -> None:
+    lines = config_errors(**VALID, PORT="8000", SATCHEL_METRICS_PORT="8000")
+    assert line_for(lines, "SATCHEL_METRICS_PORT") == (
+        "SATCHEL_METRICS_PORT: expected a port other than PORT (8000): metrics are not served on the public port"
+    )

@@ -35,14 +35,26 @@ def is_outage(exc: Exception) -> bool:
     return isinstance(exc, (OSError, RedisConnectionError, RedisTimeoutError))
 
 
+def tls_options(redis_url: str, *, verify: bool) -> dict[str, Any]:
+    """How to treat a ``rediss://`` server's certificate: checked, unless the operator said it is self-signed.
+
+    Some hosted Redis offerings give a TLS URL whose certificate no authority signed, and own the
+    URL, so the choice cannot ride in its query string; an explicit ``ssl_cert_reqs`` there still wins.
+    """
+    if not redis_url.startswith("rediss://") or "ssl_cert_reqs=" in redis_url:
+        return {}
+    return {"ssl_cert_reqs": "required" if verify else "none"}
+
+
 class Redis:
     """One process's connection pool to ``REDIS_URL``, with a guarded health probe."""
 
     name = "redis"
 
-    def __init__(self, redis_url: str, *, timeout: float = 2.0) -> None:
+    def __init__(self, redis_url: str, *, timeout: float = 2.0, verify_tls: bool = True) -> None:
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
+            **tls_options(redis_url, verify=verify_tls),
             # Once, at once, and only when the connection was lost (a restarted server): the command
             # never reached a live server then. The library's default backs off ten times, past any timeout.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),

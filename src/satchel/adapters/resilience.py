@@ -10,6 +10,9 @@ driver makes it ask the server to cancel and wait for the answer, which never
 comes from a stalled server. Such calls pass an ``interrupt``: when the time is
 up the guard calls it first (the adapter shuts the call's socket, so the driver
 fails by itself at once) and cancels only as a backstop.
+
+Each breaker's state is also a metric, ``satchel_breaker_open{service}``, set when it changes (a scrape
+may be answered by another process, which cannot ask this one's breakers).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Literal, TypeVar
 
 from satchel.ports import ServiceUnavailable
 from satchel.runtime.logging import get_logger
+from satchel.runtime.metrics.instruments import breaker_open
 
 T = TypeVar("T")
 
@@ -61,6 +65,7 @@ class Guard:
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.max_concurrent)
+        breaker_open(self.service, False)  # the series exists from the start, not from the first outage
 
     @property
     def state(self) -> State:
@@ -161,6 +166,7 @@ class Guard:
             self._opened_at = self.clock()
         elif self._failures >= self.failure_threshold:
             self._opened_at = self._opened_since = self.clock()
+            breaker_open(self.service, True)
             log.warning("breaker.opened", service=self.service, reason=reason, failures=self._failures)
 
     def _record_success(self) -> None:
@@ -169,6 +175,7 @@ class Guard:
                 "breaker.closed", service=self.service, reason="a trial call succeeded", failures=self._failures,
                 last_error=self._last_reason, open_for=round(self.clock() - self._opened_since, 1),
             )  # fmt: skip
+            breaker_open(self.service, False)
         self._failures = 0
         self._opened_at = None
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import swagger_ui_bundle
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from satchel import __version__
 from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
+from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
 from satchel.web import health, openapi, pages, problems, public
 from satchel.web.api import account, files, shares, uploads
@@ -69,9 +72,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Served from this server (no CDN) and without inline script, so the CSP holds here too.
         return HTMLResponse(DOCS_PAGE)
 
+    if settings.metrics_token is not None:  # without a token the route does not exist: 404 like any other path
+        _serve_metrics(app, settings)
+
     https = (settings.public_url or "").startswith("https://")
     app.add_middleware(uploads.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https)
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(RequestContext, instance=settings.instance)
     return app
+
+
+def _serve_metrics(app: FastAPI, settings: Settings) -> None:
+    """``GET /metrics`` on the public port, for ``Authorization: Bearer $SATCHEL_METRICS_TOKEN`` only."""
+    assert settings.metrics_token is not None
+    expected = hashlib.sha256(settings.metrics_token.get_secret_value().encode()).digest()
+    registry = exposition.scrape_registry(exposition.BuildInfo(settings.release_id, __version__))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:  # not async: reading every worker's files runs in the threadpool
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        given = hashlib.sha256(credentials.strip().encode()).digest()  # equal lengths: the compare leaks nothing
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
+            refused = problems.problem(401, "Send Authorization: Bearer with the metrics token.")
+            refused.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return refused
+        body, content_type = exposition.render(registry, request.headers.get("accept", ""))
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})

@@ -1,8 +1,8 @@
 """Request bodies as streams that cannot hang: a body that stops arriving is cut (``SATCHEL_BODY_TIMEOUT``).
 
-Every upload route reads its body through ``body_stream``. A client that goes away
-mid-body surfaces as Starlette's ``ClientDisconnect``, which the edge logs as a
-disconnect (499), never as a server error.
+Every upload route reads its body through ``body_stream``, so it is also where upload bytes are
+counted (``satchel_upload_bytes_total``), as they arrive. A client that goes away mid-body surfaces
+as Starlette's ``ClientDisconnect``, which the edge logs as a disconnect (499), never as a server error.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 
 from satchel.domain.errors import DomainError
+from satchel.runtime.metrics.instruments import UPLOAD_BYTES
 
 
 class BodyStalled(DomainError):
@@ -42,4 +43,5 @@ async def body_stream(request: Request, timeout: float) -> AsyncIterator[bytes]:
         except TimeoutError:
             raise BodyStalled(f"No part of the request body arrived for {timeout:g} seconds.") from None
         if chunk:
+            UPLOAD_BYTES.inc(len(chunk))
             yield chunk

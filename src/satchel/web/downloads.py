@@ -5,6 +5,10 @@ range wholly outside the file is a 416 problem, and anything else (several range
 syntax, a stale If-Range) is ignored and the whole file sent, as RFC 9110 allows. Local files are then
 handed to Starlette's FileResponse (sendfile-style); other stores stream in large blocks; S3 may instead
 redirect to a short-lived presigned URL. Memory stays flat whatever the size: nothing is read whole.
+
+Every byte a download hands the server is counted here (``satchel_download_bytes_total``), as it goes:
+a download cut short counts what was sent. A presigned redirect sends nothing through us, and a
+preview is not a download.
 """
 
 from __future__ import annotations
@@ -18,17 +22,41 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from satchel.adapters.storage import content_disposition
 from satchel.domain.errors import NotFound
 from satchel.domain.files import INFECTED, StoredFile
 from satchel.ports import ObjectStore
+from satchel.runtime.metrics.instruments import DOWNLOAD_BYTES
 from satchel.web.security import DOWNLOAD_POLICY
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _BEYOND = 10**18  # any position past 18 digits lies outside every file; int() of thousands of digits is refused
 Span = tuple[int, int]  # start, end exclusive
+
+
+def _counting(send: Send) -> Send:
+    """``send``, counting the body bytes the server took (a file handed over by path: its Content-Length)."""
+    length = 0
+
+    async def counted(message: Message) -> None:
+        nonlocal length
+        await send(message)
+        kind = message["type"]
+        if kind == "http.response.body":
+            DOWNLOAD_BYTES.inc(len(message.get("body", b"")))
+        elif kind == "http.response.start":
+            length = int(dict(message.get("headers", ())).get(b"content-length", b"0"))
+        elif kind == "http.response.pathsend":
+            DOWNLOAD_BYTES.inc(length)
+
+    return counted
+
+
+class _CountedStream(StreamingResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, _counting(send))
 
 
 class _LocalFile(FileResponse):
@@ -44,7 +72,7 @@ class _LocalFile(FileResponse):
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
         if self._range:
             headers.append((b"range", self._range))
-        await super().__call__({**scope, "headers": headers}, receive, send)
+        await super().__call__({**scope, "headers": headers}, receive, _counting(send))
 
 
 def _headers(file: StoredFile) -> dict[str, str]:
@@ -106,7 +134,7 @@ async def send_file(store: ObjectStore, file: StoredFile, span: Span | None, *, 
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
     body = store.get_stream(file.storage_key, start, end)
-    return StreamingResponse(body, status_code=206 if span else 200, media_type=file.content_type, headers=headers)
+    return _CountedStream(body, status_code=206 if span else 200, media_type=file.content_type, headers=headers)
 
 
 class _Sink(io.RawIOBase):
@@ -169,7 +197,7 @@ def send_zip(store: ObjectStore, files: list[StoredFile], name: str) -> Streamin
         "Content-Security-Policy": DOWNLOAD_POLICY,
         "Cache-Control": "private, no-store",
     }
-    return StreamingResponse(zip_stream(store, files), media_type="application/zip", headers=headers)
+    return _CountedStream(zip_stream(store, files), media_type="application/zip", headers=headers)
 
 
 async def send_thumbnail(store: ObjectStore, file: StoredFile) -> Response:

@@ -8,6 +8,10 @@ finish within ``GRACEFUL_TIMEOUT``, and the process exits 0 (factor IX).
 Hostile input is answered at the door: a request head above ``SATCHEL_MAX_HEADER_BYTES``
 gets 431 before the parser holds it, and ``X-Forwarded-*`` is believed only from the
 proxies ``FORWARDED_ALLOW_IPS`` names (none by default).
+
+With ``SATCHEL_METRICS_PORT`` the arbiter serves ``/metrics`` on that port for every worker at once (they
+write their samples to one directory, see ``runtime.metrics``), so a scrape never depends on which
+worker it reaches, and a worker that dies takes none of its counts with it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from satchel import __version__
 from satchel.runtime import lifecycle
 from satchel.runtime.logging import get_logger
+from satchel.runtime.metrics import directory
 from satchel.settings import Settings
 
 SHM = Path("/dev/shm")  # noqa: S108 (gunicorn's documented choice for worker heartbeats)
@@ -159,6 +165,35 @@ class SatchelWorker(UvicornWorker):  # type: ignore[misc]
             raise SystemExit(3)  # gunicorn's WORKER_BOOT_ERROR: stops the arbiter instead of looping
 
 
+class MetricsHooks:
+    """Gunicorn's server hooks for metrics: the arbiter serves them, its workers never hold that socket,
+    and a dead worker's live gauges go with it while its counters stay."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: Any = None
+
+    def when_ready(self, arbiter: Any) -> None:
+        port = self.settings.metrics_port
+        if port is None:
+            return
+        from satchel.runtime.metrics import exposition  # only now: the multiprocess directory is chosen
+
+        registry = exposition.scrape_registry(exposition.BuildInfo(self.settings.release_id, __version__))
+        try:
+            self.server = exposition.serve(port, registry)
+        except OSError as exc:
+            log.error("metrics.port_unavailable", port=port, error=str(exc))
+            arbiter.halt(f"SATCHEL_METRICS_PORT {port} is unavailable", 1)
+
+    def post_fork(self, arbiter: Any, worker: Any) -> None:
+        if self.server is not None:
+            self.server.socket.close()  # the child's copy only: the arbiter keeps serving
+
+    def child_exit(self, arbiter: Any, worker: Any) -> None:
+        directory.mark_dead(worker.pid)
+
+
 class WebServer(BaseApplication):  # type: ignore[misc]
     """Gunicorn configured from Satchel's settings, no config file."""
 
@@ -168,6 +203,7 @@ class WebServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         s = self.settings
+        hooks = MetricsHooks(s)
         options: dict[str, Any] = {
             "bind": [f"0.0.0.0:{s.port}"],
             "workers": s.web_concurrency,
@@ -185,6 +221,9 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             "control_socket_disable": True,
             # heartbeat files in memory, so a read-only or slow disk never stalls a worker
             "worker_tmp_dir": str(SHM) if SHM.is_dir() else None,
+            "when_ready": hooks.when_ready,
+            "post_fork": hooks.post_fork,
+            "child_exit": hooks.child_exit,
         }
         for key, value in options.items():
             if value is not None:

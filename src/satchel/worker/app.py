@@ -4,6 +4,10 @@ Jobs are acknowledged only after they ran (``acks_late``) and handed back to
 the broker when the process running them dies, so a SIGKILL loses nothing
 (factor IX); one job at a time is reserved per process, so a long job never
 holds others hostage.
+
+With ``SATCHEL_METRICS_PORT`` this process serves ``/metrics`` for itself, its pool and its relay (they
+write their samples to one directory, see ``runtime.metrics``); the pool's processes never hold that
+socket, and one that ends takes its live gauges with it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import ssl
 import threading
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -21,7 +26,9 @@ from celery.worker import state as worker_state
 from kombu import Queue
 
 from satchel.adapters.jobs import QUEUES
+from satchel.adapters.redis import tls_options
 from satchel.runtime.logging import configure_logging, get_logger
+from satchel.runtime.metrics import directory
 from satchel.settings import Settings
 
 log = get_logger("satchel.worker")
@@ -31,10 +38,19 @@ log = get_logger("satchel.worker")
 # the relay hands a dead worker's job back within SATCHEL_JOB_RECOVERY_INTERVAL.
 
 
+def _broker_tls(settings: Settings) -> dict[str, Any] | None:
+    """A ``rediss://`` broker's certificate is checked like Redis's (left alone, the transport would not)."""
+    options = tls_options(settings.effective_broker_url, verify=settings.redis_tls_verify)
+    if not options:
+        return None
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED if options["ssl_cert_reqs"] == "required" else ssl.CERT_NONE}
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery("satchel", include=["satchel.worker.tasks"])
     app.conf.update(
         broker_url=settings.effective_broker_url,
+        broker_use_ssl=_broker_tls(settings),
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         task_queues=[Queue(name) for name in QUEUES],
@@ -95,6 +111,11 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
     Returns the exit code: 0 after SIGTERM, non-zero when the worker stopped because a part of it died.
     """
     celery_worker_app.safe_say = _say_as_event  # type: ignore[attr-defined]
+    try:
+        metrics = _serve_metrics(settings)
+    except OSError as exc:
+        log.error("metrics.port_unavailable", port=settings.metrics_port, error=str(exc))
+        return 1
     _enforce_grace(settings.worker_grace)
     relay_process = None
     stopping = threading.Event()
@@ -121,6 +142,28 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
         if relay_process is not None:
             relay_process.terminate()
             relay_process.join(10)
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
+
+
+def _serve_metrics(settings: Settings) -> Any:
+    """The metrics server on SATCHEL_METRICS_PORT (None when unset), before the pool forks."""
+    if settings.metrics_port is None:
+        return None
+    from satchel.worker.metrics import serve_metrics  # only now: the multiprocess directory is chosen
+
+    server = serve_metrics(settings, settings.metrics_port)
+
+    @signals.worker_process_init.connect(weak=False)
+    def _let_go_of_the_port(**_: Any) -> None:
+        server.socket.close()  # the pool process's copy only: the main process keeps serving
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _forget_live_gauges(**_: Any) -> None:
+        directory.mark_dead(os.getpid())
+
+    return server
 
 
 def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int) -> int:

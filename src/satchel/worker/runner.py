@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+import time
 import traceback
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from satchel.adapters.db.engine import lock_key
 from satchel.adapters.db.schema import jobs
 from satchel.bootstrap import Services
 from satchel.runtime.logging import get_logger
+from satchel.runtime.metrics.instruments import record_job
 from satchel.services.background import Handler, handlers
 
 log = get_logger("satchel.jobs")
@@ -92,13 +94,19 @@ async def _run_locked(services: Services, job_id: str) -> str:
         return "skipped"
     attempt = row.attempts + 1
     log.info("job.started", job_id=job_id, kind=row.kind, attempt=attempt)
+    began = time.perf_counter()
     try:
         outcome = str(await job_handlers(services)[row.kind](job_id, dict(row.payload)))
     except Exception as exc:
-        return await _failed(services, row, attempt, exc)
+        took = time.perf_counter() - began
+        status = await _failed(services, row, attempt, exc)
+        record_job(row.queue, row.kind, "retrying" if status == "pending" else "failed", took)
+        return status
+    took = time.perf_counter() - began
     async with engine.begin() as conn:
         done = {"status": "done", "finished_at": datetime.now(UTC), "last_error": None}
         await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**done))
+    record_job(row.queue, row.kind, "done", took)
     log.info("job.finished", job_id=job_id, kind=row.kind, outcome=outcome)
     return outcome
 

@@ -1,0 +1,114 @@
+"""What ``satchel worker`` shows on ``SATCHEL_METRICS_PORT``: the jobs every process of its pool ran, their
+breakers, and the outbox as PostgreSQL sees it at scrape time.
+
+The outbox counts are one grouped COUNT over the jobs that are not finished, read when Prometheus asks
+and given at most ``BACKLOG_TIMEOUT`` seconds: a database that does not answer leaves the two series out
+of that scrape (and says so in the log), it never holds the scrape up. Every worker reports the same
+database-wide numbers; aggregate them with ``max``, not ``sum``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from sqlalchemy.pool import NullPool
+
+from satchel import __version__
+from satchel.adapters.db.engine import sqlalchemy_url
+from satchel.adapters.db.schema import jobs
+from satchel.adapters.jobs import QUEUES
+from satchel.runtime.logging import get_logger
+from satchel.runtime.metrics import exposition
+from satchel.settings import Settings
+
+T = TypeVar("T")
+BACKLOG_TIMEOUT = 2.0  # seconds; well inside Prometheus's default 10 s scrape timeout
+
+log = get_logger("satchel.metrics")
+
+_DUE = sa.and_(jobs.c.status == "pending", jobs.c.available_at <= sa.func.now())
+_COUNTS = (
+    sa.select(
+        jobs.c.queue,
+        sa.func.count().filter(_DUE).label("backlog"),
+        sa.func.count().filter(jobs.c.status == "published").label("waiting"),
+    )
+    .where(jobs.c.status.in_(("pending", "published")))  # the (status, available_at) index: no table scan
+    .group_by(jobs.c.queue)
+)
+
+
+class OutboxBacklog:
+    """``satchel_jobs_outbox_backlog{queue}``: due jobs the relay has not handed to the broker yet;
+    ``satchel_jobs_waiting{queue}``: jobs handed over that no worker has started."""
+
+    def __init__(self, database_url: str, timeout: float = BACKLOG_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._engine = sa.create_engine(
+            sqlalchemy_url(database_url),
+            poolclass=NullPool,  # a scrape every few seconds needs no pool, and leaves no idle connection
+            connect_args={
+                "connect_timeout": max(2, math.ceil(timeout)),  # libpq's own minimum is 2 s
+                "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",
+                "application_name": "satchel-metrics",
+            },
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = _within(self.timeout, self._count)
+        except Exception as exc:
+            log.warning("metrics.backlog_unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+            return
+        backlog = GaugeMetricFamily(
+            "satchel_jobs_outbox_backlog", "Due jobs not yet handed to the broker, by queue.", labels=["queue"]
+        )
+        waiting = GaugeMetricFamily(
+            "satchel_jobs_waiting", "Jobs handed to the broker that no worker has started, by queue.", labels=["queue"]
+        )
+        for queue in sorted({*QUEUES, *counts}):
+            due, published = counts.get(queue, (0, 0))
+            backlog.add_metric([queue], due)
+            waiting.add_metric([queue], published)
+        yield backlog
+        yield waiting
+
+    def _count(self) -> dict[str, tuple[int, int]]:
+        with self._engine.connect() as conn:
+            return {row.queue: (row.backlog, row.waiting) for row in conn.execute(_COUNTS)}
+
+
+def _within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()``'s result, or TimeoutError after ``seconds``: a stalled call is left behind, never waited for."""
+    outcome: list[Any] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except Exception as exc:
+            outcome.append((False, exc))
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="satchel-metrics-backlog", daemon=True).start()
+    if not finished.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    result: T = value
+    return result
+
+
+def serve_metrics(settings: Settings, port: int) -> Any:
+    """Serve this worker's metrics (its own process, its pool's and its relay's) on ``port``; the server."""
+    registry = exposition.scrape_registry(
+        exposition.BuildInfo(settings.release_id, __version__), OutboxBacklog(settings.database_url)
+    )
+    return exposition.serve(port, registry)
