@@ -24,6 +24,8 @@ import yaml
 
 from satchel.settings import SECRET_NAMES, Settings, load_settings
 
+from support.procfile import procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 GUIDE = ROOT / "docs" / "deploy" / "compose.md"
@@ -36,15 +38,6 @@ WORKERS = ("worker", "scan", "media")
 CREDENTIALS = SECRET_NAMES | {"DATABASE_URL", "AWS_ACCESS_KEY_ID"}
 
 Service = dict[str, Any]
-
-
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 def interpolate(value: str, variables: dict[str, str]) -> str:
@@ -190,7 +183,7 @@ def test_the_process_types_are_the_procfiles_with_its_commands(satchel: dict[str
     for name, service in satchel.items():
         command = service["command"]
         assert isinstance(command, list), f"{name}: exec form, so satchel stays PID 1"
-        assert ["satchel", *command] == shlex.split(processes[name]), name
+        assert ["satchel", *command] == processes[name], name
 
 
 def test_release_migrates_once_postgresql_is_healthy_and_every_process_waits_for_it(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shlex
 import subprocess
 import sys
 import tomllib
@@ -22,6 +21,8 @@ from typer.testing import CliRunner
 from satchel.adapters.jobs import QUEUES
 from satchel.cli import app
 from satchel.settings import Settings, load_settings
+
+from support.procfile import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_JSON = ROOT / "app.json"
@@ -44,15 +45,6 @@ def manifest() -> dict[str, Any]:
     document = json.loads(APP_JSON.read_text())
     assert isinstance(document, dict)
     return document
-
-
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 def aliases() -> set[str]:
@@ -158,12 +150,12 @@ def test_the_formation_has_the_procfiles_process_types(manifest: dict[str, Any])
 
 
 def test_the_procfile_runs_migrations_in_the_release_phase() -> None:
-    assert shlex.split(procfile()["release"]) == ["satchel", "migrate"]
+    assert procfile()["release"] == ["satchel", "migrate"]
 
 
 @pytest.mark.parametrize("process", sorted(procfile()))
 def test_each_procfile_command_is_a_real_satchel_command(process: str) -> None:
-    argv = shlex.split(procfile()[process])
+    argv = procfile()[process]
     assert argv[0] == "satchel"
     # --help is eager: the arguments before it are parsed (an unknown command or option fails) and nothing runs.
     result = CliRunner().invoke(app, [*argv[1:], "--help"])
@@ -172,8 +164,7 @@ def test_each_procfile_command_is_a_real_satchel_command(process: str) -> None:
 
 def test_the_worker_process_types_consume_every_queue_between_them() -> None:
     consumed: list[str] = []
-    for command in procfile().values():
-        argv = shlex.split(command)
+    for argv in procfile().values():
         if argv[1] == "worker":
             consumed += argv[argv.index("--queues") + 1].split(",") if "--queues" in argv else list(QUEUES)
     assert sorted(consumed) == sorted(QUEUES), "each queue has exactly one process type: a job never waits unseen"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import pytest
 import yaml
 
 from satchel.settings import load_settings, setting_names
+
+from support.procfile import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -128,15 +129,6 @@ def secret_data(objects: list[Object]) -> dict[str, str]:
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
-
-
-def procfile() -> dict[str, list[str]]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            entries[name.strip()] = shlex.split(command)
-    return entries
 
 
 _UNITS = {"m": 0.001, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}

@@ -11,12 +11,12 @@ import socket
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from satchel.ports import ServiceUnavailable
 from satchel.worker.metrics import OutboxBacklog
 
 from support.app import App, AppFactory
+from support.metrics import value
 
 TOKEN = secrets.token_urlsafe(24)
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,16 +26,6 @@ def scrape(app: App) -> str:
     response = app.client.get("/metrics", headers=BEARER)
     assert response.status_code == 200, response.text
     return response.text
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples called ``name`` whose labels include ``labels`` (0 when there are none)."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def test_metrics_route_does_not_exist_without_a_token(make_app: AppFactory) -> None:
