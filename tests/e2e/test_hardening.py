@@ -149,12 +149,13 @@ def _password_share(url: str, token: str) -> str:
     return token_
 
 
-def _wrong_password_tries(url: str, share: str) -> list[int]:
-    """Six wrong passwords from this machine, each claiming another client address."""
+def _wrong_password_tries(url: str, share: str, appended: str = "") -> list[int]:
+    """Six wrong passwords from this machine, each claiming another client address (then ``appended``,
+    as a proxy that adds the address it saw to what the client sent)."""
     return [
         httpx.get(
             f"{url}/s/{share}/download",
-            headers={"X-Share-Password": "wrong guess", "X-Forwarded-For": f"203.0.113.{i}"},
+            headers={"X-Share-Password": "wrong guess", "X-Forwarded-For": f"203.0.113.{i}{appended}"},
         ).status_code
         for i in range(1, 7)
     ]
@@ -186,6 +187,18 @@ def test_behind_a_trusted_proxy_forwarded_clients_are_counted_separately(base_en
         share = _password_share(url, create_account(env, "proxied@example.test"))
         assert _wrong_password_tries(url, share) == [401] * 6
         assert _download_clients(process) == [f"203.0.113.{i}" for i in range(1, 7)]
+
+
+def test_behind_trusted_proxy_networks_the_address_a_proxy_appended_counts_not_the_clients_own(
+    base_env: dict[str, str],
+) -> None:
+    """A platform router whose addresses change, trusted by network: the client is the rightmost untrusted entry."""
+    env = {**base_env, "FORWARDED_ALLOW_IPS": "127.0.0.0/8,10.0.0.0/8"}
+    with running_web(env) as (process, url):
+        share = _password_share(url, create_account(env, "routed@example.test"))
+        codes = _wrong_password_tries(url, share, appended=", 198.51.100.7, 10.1.2.3")
+        assert codes[:5] == [401] * 5 and codes[5] == 429, codes
+        assert set(_download_clients(process)) == {"198.51.100.7"}
 
 
 # --- Disconnects and crashes are logged for what they are ----------------------------------------
