@@ -6,6 +6,7 @@ check it against Satchel itself: its settings, its commands and its process form
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -138,7 +139,10 @@ def test_a_deploy_from_the_manifest_is_a_valid_configuration(
         patch.chdir(tmp_path)  # no .env in a slug
         settings = load_settings()
     assert settings.storage_url.startswith("s3://")
-    assert settings.forwarded_allow_ips == "*", "the router's X-Forwarded-Proto is believed: https is seen as https"
+    # The router connects from private addresses: believed (https is seen as https), but never '*', where the
+    # client's own leftmost X-Forwarded-For entry would pick the address that rate limits count by.
+    trusted = [ipaddress.ip_network(n) for n in settings.forwarded_allow_ips.split(",")]
+    assert trusted and all(network.is_private for network in trusted)
 
 
 def test_the_formation_has_the_procfiles_process_types(manifest: dict[str, Any]) -> None:
