@@ -62,6 +62,15 @@ def write_dev_env(path: Path, env: Mapping[str, str], pid: int) -> None:
     draft.replace(path)  # whole or not at all, for a reader in another terminal
 
 
+def process_environments(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The environment of each process type dev runs. One machine, so one port each: with
+    ``SATCHEL_METRICS_PORT`` set, web serves metrics on it and the worker on the next port."""
+    worker = dict(env)
+    if port := env.get("SATCHEL_METRICS_PORT"):
+        worker["SATCHEL_METRICS_PORT"] = str(int(port) + 1) if port.isdigit() else port
+    return {"web": dict(env), "worker": worker}
+
+
 def _wait_healthy(
     url: str, processes: list[subprocess.Popen[bytes]], stopping: Callable[[], bool], timeout: float = 60
 ) -> None:
@@ -123,9 +132,9 @@ class Supervisor:
             url = f"http://localhost:{port}"
             satchel = [sys.executable, "-m", "satchel"]
             subprocess.run([*satchel, "migrate"], env=env, check=True)
-            for process_type in ("web", "worker"):
+            for process_type, child_env in process_environments(env).items():
                 self.children[process_type] = subprocess.Popen(
-                    [*satchel, process_type], env=env, start_new_session=True
+                    [*satchel, process_type], env=child_env, start_new_session=True
                 )
             _wait_healthy(url, list(self.children.values()), lambda: self._stopping)
             write_dev_env(self.dev_env, env, os.getpid())
