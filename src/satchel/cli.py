@@ -125,11 +125,15 @@ def worker(
 def migrate() -> None:
     """Apply database migrations: the release step, run once per release."""
     settings = _settings("migrate")
-    from satchel.adapters.db.migrate import head_revision
+    from satchel.adapters.db.migrate import UnknownSchema, head_revision
     from satchel.adapters.db.migrate import migrate as run_migrations
     from satchel.runtime.logging import get_logger
 
-    before, after = run_migrations(settings.database_url, settings.release_id)
+    try:
+        before, after = run_migrations(settings.database_url, settings.release_id)
+    except UnknownSchema as exc:
+        typer.echo(f"satchel migrate: {exc}", err=True)
+        raise typer.Exit(1) from None
     log = get_logger("satchel.migrate")
     if after != head_revision():
         log.warning("migrate.schema_ahead", schema=after, release_knows_up_to=head_revision())

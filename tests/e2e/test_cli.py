@@ -100,18 +100,33 @@ def test_an_earlier_releases_migrate_leaves_a_later_schema_alone_and_succeeds(
     env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-later"}
     assert run_satchel("migrate", env=env).returncode == 0
     with psycopg.connect(empty_database) as conn:  # as a later release's migration would leave it
-        conn.execute("UPDATE alembic_version SET version_num = '9999_from_a_later_release'")
+        conn.execute("UPDATE alembic_version SET version_num = '0999'")
     rollback = run_satchel("migrate", env={**env, "RELEASE_ID": "r-earlier"})
     assert rollback.returncode == 0, rollback.stderr
     assert "Traceback" not in rollback.stderr
     events = {e["event"]: e for e in map(json.loads, rollback.stdout.splitlines())}
-    assert events["migrate.schema_ahead"]["schema"] == "9999_from_a_later_release"
-    assert events["migrate.done"]["schema_after"] == "9999_from_a_later_release"
+    assert events["migrate.schema_ahead"]["schema"] == "0999"
+    assert events["migrate.done"]["schema_after"] == "0999"
     with psycopg.connect(empty_database) as conn:
         rows = conn.execute("SELECT release_id, schema_revision FROM releases ORDER BY id").fetchall()
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert rows[-1] == ("r-earlier", "9999_from_a_later_release")
-    assert version == ("9999_from_a_later_release",)
+    assert rows[-1] == ("r-earlier", "0999")
+    assert version == ("0999",)
+
+
+@pytest.mark.parametrize("revision", ["0003x", "ab12cd34", "001"])
+def test_migrate_refuses_a_schema_revision_that_is_no_release_of_satchel(
+    base_env: dict[str, str], empty_database: str, revision: str
+) -> None:
+    """A typo, a branch's migration or damage is not taken for a later release: the release step stops."""
+    env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-one"}
+    assert run_satchel("migrate", env=env).returncode == 0
+    with psycopg.connect(empty_database) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = %s", [revision])
+    refused = run_satchel("migrate", env=env)
+    assert refused.returncode == 1
+    assert f"schema revision {revision!r} is not one of this code's" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, str]) -> None:

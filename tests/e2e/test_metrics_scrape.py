@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -222,8 +220,8 @@ def test_a_worker_shows_its_jobs_by_queue_and_outcome_and_the_outbox_backlog(wor
 
 def test_a_taken_metrics_port_stops_the_process_and_leaves_no_directory(base_env: dict[str, str]) -> None:
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    abandoned = base / f"satchel-metrics-{int(ended.stdout)}-killed"  # as a SIGKILLed process leaves it
+    never_a_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # a process that is gone for good
+    abandoned = base / f"satchel-metrics-{never_a_pid}-killed"  # as a SIGKILLed process leaves it
     abandoned.mkdir()
     with socket.create_server(("0.0.0.0", 0)) as taken:
         env = {**base_env, "SATCHEL_METRICS_PORT": str(taken.getsockname()[1])}

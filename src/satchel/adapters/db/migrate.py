@@ -31,12 +31,18 @@ def head_revision() -> str:
     return head
 
 
-def knows_revision(revision: str) -> bool:
-    """Whether this code's migrations include ``revision`` (a later release's are unknown to it)."""
-    try:
-        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
-    except CommandError:
-        return False
+class UnknownSchema(Exception):
+    """The database's schema revision is neither this code's nor a later release's."""
+
+
+def is_later_release(revision: str) -> bool:
+    """Whether ``revision`` is a later release's migration: unknown to this code, and numbered after its head.
+
+    Revisions are numbered in sequence (0001, 0002, …), so a later release's are recognisable; anything
+    else this code does not know (a typo, a branch's migration, damage) is not taken for one.
+    """
+    head = head_revision()
+    return not _known(revision) and revision.isdigit() and len(revision) == len(head) and revision > head
 
 
 def current_revision(database_url: str) -> str | None:
@@ -48,6 +54,13 @@ def current_revision(database_url: str) -> str | None:
         engine.dispose()
 
 
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:
     """Upgrade to head and record the release; returns (revision before, revision after).
 
@@ -55,8 +68,13 @@ def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:
     only ever add, so the earlier release runs on the later schema, and its release step succeeds.
     """
     before = current_revision(database_url)
-    if before is not None and not knows_revision(before):
+    if before is not None and is_later_release(before):
         after = before
+    elif before is not None and not _known(before):
+        raise UnknownSchema(
+            f"the database's schema revision {before!r} is not one of this code's (up to {head_revision()}) "
+            "nor a later release's: restore the right database or release the code that made it"
+        )
     else:
         command.upgrade(alembic_config(database_url), "head")
         after = head_revision()

@@ -74,11 +74,17 @@ def _base() -> Path:
 
 
 def _remove_abandoned(base: Path) -> None:
-    """Directories left by killed processes of this user: they would hold memory until the machine restarts."""
+    """Directories left by killed processes of this user: they would hold memory until the machine restarts.
+
+    One named after this very process is abandoned too (this one has made none yet): a container's
+    entrypoint is PID 1 in every life, and /dev/shm can outlive a restarted container.
+    """
     for path in base.glob(f"{PREFIX}*"):
         pid = path.name.removeprefix(PREFIX).partition("-")[0]
         try:
-            if pid.isdigit() and path.stat().st_uid == os.getuid() and not _alive(int(pid)):
+            if not (pid.isdigit() and path.stat().st_uid == os.getuid()):
+                continue
+            if int(pid) == os.getpid() or not _alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
         except OSError:
             continue
@@ -111,6 +117,7 @@ def forget_dead_processes() -> None:
 def mark_dead(pid: int) -> None:
     """A process of this tree ended: its live gauges go (its counters stay, so totals never go backwards)."""
     if path := os.environ.get(ENV):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+        # By hand rather than the library's helper, which fails on a file another scrape or the
+        # arbiter's child_exit removed a moment before: here that is the goal, not an error.
+        for file in Path(path).glob(f"gauge_live*_{pid}.db"):
+            file.unlink(missing_ok=True)
