@@ -72,11 +72,8 @@ def read_dev_env(path: Path) -> tuple[int | None, dict[str, str]]:
     """The pid of the dev that wrote ``path`` (named in its first line) and the environment it holds."""
     text = path.read_text()
     header = re.search(r"\(pid (\d+)\)", text.partition("\n")[0])
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, value = shlex.split(line)[0].partition("=")
-            env[name] = value
+    assignments = shlex.split(text, comments=True)  # as a shell reads it: a quoted value may span lines
+    env = dict(assignment.partition("=")[::2] for assignment in assignments)
     return (int(header.group(1)) if header else None), env
 
 
@@ -89,7 +86,8 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass  # alive, as another user
     try:
-        return b"satchel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return any(b"satchel" in arg for arg in argv) and b"dev" in argv
     except FileNotFoundError:
         return not Path("/proc/self").exists()  # without /proc the pid alone must do
 
@@ -110,7 +108,9 @@ def satchel(args: list[str]) -> int:
     if not Path(venv_tool("satchel")).exists():
         ensure_env()
     os.chdir(path.parent.parent)  # where that dev runs, so a .env there counts the same for both
-    os.execve(venv_tool("satchel"), [venv_tool("satchel"), *args], {**os.environ, **dev_env})
+    # The shell's NAME_FILE would clash with dev's NAME ("both set"): dev's settings win, in either form.
+    shell = {k: v for k, v in os.environ.items() if k.removesuffix("_FILE") not in dev_env}
+    os.execve(venv_tool("satchel"), [venv_tool("satchel"), *args], {**shell, **dev_env})
 
 
 SYSTEM_PARTS = {  # real parts some tests drive, that only the system's package manager has

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -132,13 +131,16 @@ class FileVariableError(Exception):
         self.lines = lines
 
 
+MAX_FILE_VARIABLE_BYTES = 64 * 1024  # a secret or a URL; never a whole disk (/dev/zero named by mistake)
+
+
 class FileVariables(PydanticBaseSettingsSource):
     """``NAME_FILE=/run/secrets/name`` sets ``NAME`` to that file's content, for any setting.
 
     The way container platforms hand over secrets (Compose and Swarm secrets, Kubernetes secret
     volumes) without putting them in the environment, where ``ps e`` and crash dumps show them.
     One trailing newline is dropped, as editors add it; setting both ``NAME`` and ``NAME_FILE`` is
-    an error rather than a silent choice.
+    an error rather than a silent choice. Only the process environment names such files, not ``.env``.
     """
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -156,7 +158,12 @@ class FileVariables(PydanticBaseSettingsSource):
                 problems.append(f"{name}_FILE: expected either {name} or {name}_FILE, found both set")
                 continue
             try:
-                found[name] = Path(path).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+                with Path(path).open("rb") as file:
+                    content = file.read(MAX_FILE_VARIABLE_BYTES + 1)
+                if len(content) > MAX_FILE_VARIABLE_BYTES:
+                    problems.append(f"{name}_FILE: expected at most 64 KiB, found {path!r} larger")
+                    continue
+                found[name] = content.decode("utf-8").removesuffix("\n").removesuffix("\r")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
                 problems.append(f"{name}_FILE: expected a readable UTF-8 file, found {path!r} ({reason.lower()})")
@@ -252,13 +259,13 @@ class Settings(BaseSettings):
         default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
     )
 
-    instance: str = Field(
-        default_factory=socket.gethostname,
+    instance: str | None = Field(
+        None,
         alias="SATCHEL_INSTANCE",
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9._-]+$",
-        description="this host's name, sent as the Satchel-Instance response header",
+        description="a name for this host, sent as the Satchel-Instance response header; unset = no header",
     )
 
     # Metrics: Prometheus text, never on the public port without a token

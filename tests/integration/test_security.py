@@ -202,3 +202,5 @@ def test_every_answer_names_the_instance_that_gave_it(make_app: AppFactory) -> N
     with make_app(SATCHEL_INSTANCE="web-7") as app:
         assert app.client.get("/healthz").headers["Satchel-Instance"] == "web-7"
         assert app.client.get("/no/such/page").headers["Satchel-Instance"] == "web-7"
+    with make_app() as app:
+        assert "Satchel-Instance" not in app.client.get("/healthz").headers, "unnamed, the host stays unsaid"

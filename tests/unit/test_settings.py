@@ -305,10 +305,16 @@ def test_the_instance_name_must_be_a_plain_host_name(value: str) -> None:
     line_for(config_errors(**VALID, SATCHEL_INSTANCE=value), "SATCHEL_INSTANCE")
 
 
-def test_the_instance_name_defaults_to_the_host_name() -> None:
-    import socket
+def test_no_instance_name_is_sent_unless_the_operator_gives_one() -> None:
+    assert load_settings(**VALID).instance is None  # host names are not the public's business by default
 
-    assert load_settings(**VALID).instance == socket.gethostname()
+
+def test_a_file_variable_larger_than_a_secret_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    huge = tmp_path / "not-a-secret"
+    huge.write_bytes(b"x" * (64 * 1024 + 1))
+    monkeypatch.setenv("SECRET_KEY_FILE", str(huge))
+    lines = config_errors(**{k: v for k, v in VALID.items() if k != "SECRET_KEY"})
+    assert lines == [f"SECRET_KEY_FILE: expected at most 64 KiB, found '{huge}' larger"]
 
 
 def test_the_metrics_port_cannot_be_the_public_port() -> None:

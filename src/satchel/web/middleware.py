@@ -30,14 +30,14 @@ class RequestContext:
     A client that goes away mid-request is logged as ``http.client_disconnected`` and status 499,
     never as a server error. Anything else that reaches this far (a failure in the middleware
     itself) is logged here with the request id and answered 500 once, not passed on to the server.
-    Every answer names the host that gave it (``Satchel-Instance``), so a request can be followed
-    to one machine of many.
+    With ``SATCHEL_INSTANCE`` set, every answer names the host that gave it (``Satchel-Instance``), so a
+    request can be followed to one machine of many; unset, nothing about the host is sent.
 
     The same place counts and times the request by its route template (routing leaves the matched
     route in the scope), so metrics cost no middleware layer of their own.
     """
 
-    def __init__(self, app: ASGIApp, instance: str = "") -> None:
+    def __init__(self, app: ASGIApp, instance: str | None = None) -> None:
         self.app = app
         self.instance = instance
         self.metrics = HttpRecorder()

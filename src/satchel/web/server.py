@@ -199,11 +199,13 @@ class WebServer(BaseApplication):  # type: ignore[misc]
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Once: a reload (SIGHUP) loads the config again, and new hooks would forget the metrics server.
+        self.metrics_hooks = MetricsHooks(settings)
         super().__init__()
 
     def load_config(self) -> None:
         s = self.settings
-        hooks = MetricsHooks(s)
+        hooks = self.metrics_hooks
         options: dict[str, Any] = {
             "bind": [f"0.0.0.0:{s.port}"],
             "workers": s.web_concurrency,
