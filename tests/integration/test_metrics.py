@@ -6,8 +6,10 @@ the session shares: each test reads them before and after what it does.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
+import threading
 import time
 
 import pytest
@@ -168,6 +170,27 @@ def test_outbox_counts_are_left_out_rather_than_wait_for_a_database_that_does_no
         took = time.monotonic() - began
     assert families == []
     assert took < 1.5
+
+
+def test_a_scrape_while_a_count_is_stalled_starts_no_second_one() -> None:
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(0.2)
+
+        def take() -> None:
+            for _ in range(20):
+                with contextlib.suppress(OSError):
+                    accepted.append(silent.accept()[0])
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        backlog = OutboxBacklog(f"postgresql://satchel@127.0.0.1:{silent.getsockname()[1]}/satchel", timeout=0.3)
+        assert list(backlog.collect()) == []  # the first count stalls and is left behind
+        assert list(backlog.collect()) == []  # the second does not even try while it is
+        taker.join()
+    assert len(accepted) == 1, "one connection, however many scrapes"
+    for conn in accepted:
+        conn.close()
 
 
 def test_outbox_counts_every_queue_even_an_empty_one(database_url: str) -> None:

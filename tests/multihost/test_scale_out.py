@@ -455,7 +455,9 @@ def test_jobs_from_a_web_host_run_once_on_a_worker_host(
         if client.get(f"/api/shares/{limited_share.id}").json()["download_count"] == 0:  # run on its own
             assert client.get(f"/s/{limited_share.token}/download").status_code == 200
     _wait_for_mail(cluster, owner.email, "first download")
-    time.sleep(1)  # long enough for a second delivery of either to show up, were there one
+    with psycopg.connect(cluster.env["DATABASE_URL"]) as conn:  # each mail job: done, and run once
+        mail_jobs = conn.execute("SELECT status, attempts FROM jobs WHERE queue = 'mail'").fetchall()
+    assert mail_jobs and all(row == ("done", 1) for row in mail_jobs), _outbox(cluster)
     for to, what in {limited_share.recipient: "invitation", owner.email: "first download"}.items():
         sent = _mails(cluster, to)
         assert sum(sent.values()) == 1, f"the {what} mail was sent {sent}\n{_outbox(cluster)}"

@@ -56,12 +56,22 @@ class OutboxBacklog:
                 "connect_timeout": max(2, math.ceil(timeout)),  # libpq's own minimum is 2 s
                 "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",
                 "application_name": "satchel-metrics",
+                # A server that vanishes mid-query: TCP gives up in seconds, not the kernel's quarter-hour.
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+                "tcp_user_timeout": math.ceil(timeout * 1000) + 5000,
             },
         )
+        self._counting = threading.Lock()  # at most one count in flight: stalled ones never pile up
 
     def collect(self) -> Iterator[Metric]:
+        if not self._counting.acquire(blocking=False):
+            log.warning("metrics.backlog_unavailable", error="Busy", detail="the previous count has not answered yet")
+            return
         try:
-            counts = _within(self.timeout, self._count)
+            counts = _within(self.timeout, self._count_then_release)
         except Exception as exc:
             log.warning("metrics.backlog_unavailable", error=type(exc).__name__, detail=str(exc)[:300])
             return
@@ -77,6 +87,12 @@ class OutboxBacklog:
             waiting.add_metric([queue], published)
         yield backlog
         yield waiting
+
+    def _count_then_release(self) -> dict[str, tuple[int, int]]:
+        try:
+            return self._count()
+        finally:
+            self._counting.release()  # by the thread that counted, however long it took
 
     def _count(self) -> dict[str, tuple[int, int]]:
         with self._engine.connect() as conn:
