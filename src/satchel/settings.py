@@ -253,7 +253,9 @@ class Settings(BaseSettings):
 
     # Identity and secrets (factor V)
     secret_key: SecretStr = Field(
-        alias="SECRET_KEY", min_length=32, description="the secret signing key, the same on every process"
+        alias="SECRET_KEY",
+        min_length=32,
+        description="signs the CSRF tokens of visitors without a session; same on every process",
     )
     release_id: str = Field(
         default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"

@@ -3,6 +3,10 @@
 A session is loaded from Redis only when a route asks for it, saved only when
 it changed, and gets a new id whenever the user signs in or out (no fixation).
 
+A visitor nobody needs to remember gets no session at all: the CSRF token of the forms they see
+(sign-in, a share's password) is a signed double-submit token instead, bound to a random seed in a
+cookie of its own and signed with ``SECRET_KEY``, so reading a share page costs no Redis key.
+
 If the session cannot be saved because Redis is unavailable, a change of identity
 (sign-in, sign-out, new password) fails the request with a 503: the user must not
 believe they signed out while the old session lives on. Any other change (a CSRF
@@ -11,6 +15,8 @@ token, a one-time message) is lost and the response goes out as it was.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from typing import Any
@@ -23,15 +29,21 @@ from satchel.ports import ServiceUnavailable, SessionStore
 from satchel.runtime.logging import get_logger
 
 COOKIE = "satchel_session"
+CSRF_COOKIE = "satchel_csrf"  # the seed of a session-less visitor's CSRF token
 log = get_logger("satchel.http")
 
 
 class Session:
     """One browser's session, loaded lazily."""
 
-    def __init__(self, store: SessionStore, session_id: str | None) -> None:
+    def __init__(
+        self, store: SessionStore, session_id: str | None, *, csrf_seed: str | None = None, secret: bytes = b""
+    ) -> None:
         self._store = store
         self._id = session_id
+        self._csrf_seed = csrf_seed or None
+        self._secret = secret
+        self.new_csrf_seed: str | None = None  # set when this response must give the visitor a seed
         self._old_id: str | None = None
         self._data: dict[str, Any] | None = None
         self.modified = False
@@ -54,15 +66,28 @@ class Session:
         self.modified = True
 
     async def csrf_token(self) -> str:
-        token = await self.get("csrf")
-        if not token:
-            token = secrets.token_urlsafe(32)
-            await self.set("csrf", token)
-        return str(token)
+        """The token this browser's forms carry: the session's, or, with no session, the visitor's signed one."""
+        data = await self.data()
+        if token := data.get("csrf"):
+            return str(token)
+        if self._id is None and not self.modified:  # nothing to remember: no session just for this
+            if self._csrf_seed is None:
+                self._csrf_seed = self.new_csrf_seed = secrets.token_urlsafe(32)
+            return self._signed(self._csrf_seed)
+        token = secrets.token_urlsafe(32)
+        await self.set("csrf", token)
+        return token
 
     async def csrf_ok(self, presented: str | None) -> bool:
-        expected = await self.get("csrf")
-        return bool(expected and presented and hmac.compare_digest(str(expected), presented))
+        if not presented:
+            return False
+        if expected := await self.get("csrf"):
+            return hmac.compare_digest(str(expected), presented)
+        return bool(self._csrf_seed) and hmac.compare_digest(self._signed(self._csrf_seed or ""), presented)
+
+    def _signed(self, seed: str) -> str:
+        digest = hmac.new(self._secret, b"csrf:" + seed.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     async def rotate(self, **fresh: Any) -> None:
         """Start over under a new id (on sign-in and sign-out), keeping only ``fresh`` data."""
@@ -90,16 +115,20 @@ class Session:
 class SessionMiddleware:
     """Gives every HTTP request a lazy ``Session`` and writes it back before the response starts."""
 
-    def __init__(self, app: ASGIApp, *, secure: bool) -> None:
+    def __init__(self, app: ASGIApp, *, secure: bool, secret: bytes) -> None:
         self.app = app
         self.secure = secure
+        self.secret = secret
+        # Over https the seed cookie takes the __Host- prefix: no subdomain can plant a seed of its own.
+        self.csrf_cookie = f"__Host-{CSRF_COOKIE}" if secure else CSRF_COOKIE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         store: SessionStore = scope["app"].state.services.sessions
-        session = Session(store, HTTPConnection(scope).cookies.get(COOKIE))
+        cookies = HTTPConnection(scope).cookies
+        session = Session(store, cookies.get(COOKIE), csrf_seed=cookies.get(self.csrf_cookie), secret=self.secret)
         scope.setdefault("state", {})["session"] = session
         replaced = False
 
@@ -117,12 +146,14 @@ class SessionMiddleware:
                         await _send_unavailable(scope, receive, send, exc)
                         return
                     new_id = None
+                secure = "; Secure" if self.secure else ""
                 if new_id:
-                    headers = MutableHeaders(scope=message)
-                    secure = "; Secure" if self.secure else ""
                     max_age = 14 * 24 * 3600
                     cookie = f"{COOKIE}={new_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-                    headers.append("set-cookie", cookie)
+                    MutableHeaders(scope=message).append("set-cookie", cookie)
+                if session.new_csrf_seed:
+                    cookie = f"{self.csrf_cookie}={session.new_csrf_seed}; Path=/; HttpOnly; SameSite=Lax{secure}"
+                    MutableHeaders(scope=message).append("set-cookie", cookie)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
