@@ -384,7 +384,7 @@ def session_app(redis_url: str) -> Starlette:
 
     app = Starlette(routes=[Route("/login", sign_in, methods=["POST"]), Route("/page", page)])
     app.state.services = type("Services", (), {"sessions": RedisSessionStore(Redis(redis_url, timeout=1))})()
-    app.add_middleware(SessionMiddleware, secure=False)
+    app.add_middleware(SessionMiddleware, secure=False, secret=b"chaos-test-secret")
     return app
 
 
