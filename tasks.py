@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Satchel's two commands, needing only Python 3.11+ and git:
+"""Satchel's commands, needing only Python 3.11+ and git:
 
     python3 tasks.py dev     start Satchel locally (embedded PostgreSQL + Redis) and print its URL
     python3 tasks.py test    run lint, types, the architecture contract and every test
+    python3 tasks.py bench   run every benchmark against its baselines; writes bench/RESULTS.md (--quick: ~3 min)
 
 Each first installs what it needs: a pinned uv in .tools/, then the locked
 dependencies in .venv/ (``uv sync --frozen``). Nothing else is assumed.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +155,34 @@ def test(args: list[str]) -> int:
     return subprocess.run([venv_tool("pytest"), *args], cwd=ROOT).returncode
 
 
-COMMANDS = {"dev": dev, "test": test, "satchel": satchel}
+def ensure_wrk() -> bool:
+    """The load generator the benchmarks use: installed where we may (root with apt), else named."""
+    if shutil.which("wrk"):
+        return True
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/usr/bin/apt-get").exists():
+        print("tasks: installing wrk", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, env=env)
+    if shutil.which("wrk"):
+        return True
+    print("tasks: the benchmarks need wrk: install it with the system's package manager (apt-get install wrk)")
+    return False
+
+
+def bench(args: list[str]) -> int:
+    """Every benchmark, next to its baselines, with DATABASE_URL/REDIS_URL or embedded servers (bench/run.py)."""
+    ensure_env()
+    if not ensure_wrk():
+        return 1
+    if not Path("/usr/sbin/nginx").exists():
+        print("tasks: /usr/sbin/nginx is missing, so the nginx download baseline is left out (install nginx)")
+    os.chdir(ROOT)
+    # exec, not a child: Ctrl-C then reaches the bench alone, which stops its servers and drops its databases
+    os.execv(venv_tool("python"), [venv_tool("python"), str(ROOT / "bench" / "run.py"), *args])
+
+
+COMMANDS = {"dev": dev, "test": test, "bench": bench, "satchel": satchel}
 
 
 def main() -> int:
