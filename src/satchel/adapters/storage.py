@@ -25,7 +25,6 @@ from satchel.adapters.staging import LocalStaging, MemoryStaging, S3Staging
 from satchel.ports import ObjectInfo, StoredObject, UploadStaging
 
 if TYPE_CHECKING:
-    from obstore._get import GetOptions
     from obstore.store import ObjectStore as Backend
 
     from satchel.settings import Settings
@@ -113,10 +112,6 @@ class ObstoreStorage:
         return StoredObject(key=key, size=size)
 
     async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        if self._root is None:  # an object store: one streamed GET, not a round trip per block
-            async for chunk in self._get_streamed(key, start, end):
-                yield chunk
-            return
         if end is None:
             meta = await self.head(key)
             if meta is None:
@@ -128,21 +123,6 @@ class ObstoreStorage:
             block = await obstore.get_range_async(self._backend, key, start=position, end=stop)
             yield bytes(block)
             position = stop
-
-    async def _get_streamed(self, key: str, start: int, end: int | None) -> AsyncIterator[bytes]:
-        if end is not None and start >= end:
-            return
-        wanted: GetOptions = {}
-        if end is not None:
-            wanted["range"] = (start, end)
-        elif start:
-            wanted["range"] = {"offset": start}
-        try:
-            result = await obstore.get_async(self._backend, key, options=wanted or None)
-        except NotFoundError:
-            raise FileNotFoundError(key) from None
-        async for chunk in result.stream(min_chunk_size=READ_BLOCK):
-            yield bytes(chunk)
 
     async def head(self, key: str) -> StoredObject | None:
         async def head() -> StoredObject | None:
