@@ -231,6 +231,27 @@ def test_a_mail_job_run_twice_sends_one_email(make_app: AppFactory, mailbox: Mai
     assert "report.pdf" in mail.text and alice.email in mail.text and "for the meeting" in mail.text
 
 
+def test_a_mail_job_redelivered_after_the_server_took_its_message_resends_it_under_the_same_message_id(
+    make_app: AppFactory, mailbox: Mailbox
+) -> None:
+    """The one window no record can close: a worker killed after the mail server said 250 but before the job
+    was marked done. The message goes again, as the same message: receivers drop a Message-ID they have seen.
+    (A worker killed any earlier sends nothing: tests/chaos/test_job_bulkheads.py.)"""
+    with make_app(EMAIL_URL=mailbox.url, SATCHEL_PUBLIC_URL=PUBLIC_URL) as app:
+        alice = app.account()
+        file_id = app.upload(alice, "plan.txt", b"plan", share="false")["file"]["id"]
+        share = app.share(alice, [file_id], notify=["ana@example.test"])
+        [row] = job_rows(app, "mail", share_id=share["id"])
+        assert run(app, row.id) == "sent"
+        sql(app, sa.update(jobs).where(jobs.c.id == row.id).values(status="running"))
+        assert run(app, row.id) == "sent"
+        assert job(app, row.id).status == "done"
+
+    first, second = mailbox.messages
+    assert first.message["Message-ID"] == second.message["Message-ID"] == f"<{row.id}@satchel>"
+    assert first.text == second.text
+
+
 def test_the_owner_is_notified_once_on_a_shares_first_download(make_app: AppFactory, mailbox: Mailbox) -> None:
     with make_app(EMAIL_URL=mailbox.url, SATCHEL_PUBLIC_URL=PUBLIC_URL) as app:
         alice = app.account()
@@ -412,6 +433,43 @@ def test_an_uploaded_image_gets_a_thumbnail_from_a_job_in_the_same_transaction(a
         assert preview.width <= 320 and preview.height <= 320
         assert preview.size == (320, 240), "the aspect ratio is kept"
     assert run(app, thumb.id) == "skipped"
+
+
+def redeliver(app: App, job_id: str, **file_values: Any) -> None:
+    """Leave a job as a worker SIGKILLed mid-run leaves it: ``running``, its lock gone with the worker; and the
+    file as it stood at the moment of the kill (``file_values``). The next delivery then finds exactly that."""
+    sql(app, sa.update(jobs).where(jobs.c.id == job_id).values(status="running"))
+    if file_values:
+        [row] = sql(app, sa.select(jobs.c.payload).where(jobs.c.id == job_id))
+        sql(app, sa.update(files).where(files.c.id == row.payload["file_id"]).values(**file_values))
+
+
+def stored_keys(app: App, prefix: str) -> list[str]:
+    async def keys() -> list[str]:
+        return sorted([info.key async for info in app.services.storage.list_objects(prefix)])
+
+    return app.call(keys)
+
+
+def test_a_thumbnail_job_redelivered_after_a_kill_at_any_point_leaves_one_thumbnail(app: App) -> None:
+    alice = app.account()
+    file_id = app.upload(alice, "garden.png", png(), share="false")["file"]["id"]
+    [thumb] = job_rows(app, "thumbnail", file_id=file_id)
+    assert run(app, thumb.id) == "made"
+    made = app.client.get(f"/api/files/{file_id}/thumbnail", headers=alice.auth).content
+
+    # Killed after the thumbnail was stored but before the file row said so: the rerun writes the same key.
+    redeliver(app, thumb.id, thumbnail_key=None)
+    assert run(app, thumb.id) == "made"
+    assert stored_keys(app, "thumbnails/") == [f"thumbnails/{file_id}.webp"], "no second thumbnail object"
+    assert app.client.get(f"/api/files/{file_id}/thumbnail", headers=alice.auth).content == made
+
+    # Killed after the file row was written but before the job was marked done: nothing is left to do.
+    redeliver(app, thumb.id)
+    assert run(app, thumb.id) == "skipped"
+    assert stored_keys(app, "thumbnails/") == [f"thumbnails/{file_id}.webp"]
+    done = job(app, thumb.id)
+    assert (done.status, done.attempts) == ("done", 3), "each delivery was counted as an attempt"
 
 
 def test_a_png_name_on_bytes_that_are_no_image_makes_no_thumbnail(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,8 +44,17 @@ class Mailbox:
     """What the server received, in order; safe to read from the test thread."""
 
     url: str
+    rcpt_delay: float = 0.0  # seconds each RCPT waits for its answer: a slow server, mid-conversation
     _received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rcpts: int = 0
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self._lock:
+            self._rcpts += 1
+        await asyncio.sleep(self.rcpt_delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.original_content, policy=policy.default)
@@ -61,12 +71,18 @@ class Mailbox:
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages if address in m.rcpt_tos]
 
+    @property
+    def recipients_asked(self) -> int:
+        """How many RCPT commands arrived, whether or not their message was ever sent."""
+        with self._lock:
+            return self._rcpts
+
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
+def smtp_server(*, rcpt_delay: float = 0.0) -> Iterator[Mailbox]:
     """An SMTP server for the duration of the block; ``mailbox.url`` is an EMAIL_URL for it."""
     port = free_port()
-    mailbox = Mailbox(url=f"smtp://127.0.0.1:{port}?from={SENDER}")
+    mailbox = Mailbox(url=f"smtp://127.0.0.1:{port}?from={SENDER}", rcpt_delay=rcpt_delay)
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
