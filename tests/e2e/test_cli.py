@@ -91,6 +91,43 @@ def test_migrate_is_the_release_step_and_records_the_release(base_env: dict[str,
     assert done and done[0]["schema_before"] is None and done[0]["release"] == "r-one"
 
 
+def test_release_steps_started_together_wait_for_each_other_and_all_succeed(
+    base_env: dict[str, str], empty_database: str
+) -> None:
+    """Platforms may run the release step twice at once (a retried Job, two deploys). Lined up behind the
+    migration lock (held here by the test), four release steps all wait; let go, they migrate one at a time:
+    the first creates the schema, the others find it at head, and every release is recorded."""
+    import subprocess
+    import sys
+    import time
+
+    from satchel.adapters.db.migrate import MIGRATION_LOCK, head_revision
+
+    releases = [f"r-{n}" for n in range(4)]
+    with psycopg.connect(empty_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+        command = [sys.executable, "-m", "satchel", "migrate"]
+        envs = [{**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": release} for release in releases]
+        running = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for env in envs
+        ]
+        waiting_sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted"
+        deadline = time.monotonic() + 60
+        while (waiting := holder.execute(waiting_sql, [MIGRATION_LOCK]).fetchone()) != (4,):
+            assert time.monotonic() < deadline, f"only {waiting} release steps wait for the migration lock"
+            assert all(p.poll() is None for p in running), "a release step ended without waiting for the lock"
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
+    outcomes = [(process.wait(120), process.stderr.read() if process.stderr else "") for process in running]
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
+    with psycopg.connect(empty_database) as conn:
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        recorded = conn.execute("SELECT release_id, schema_revision FROM releases").fetchall()
+    assert version == [(head_revision(),)]
+    assert sorted(recorded) == [(release, head_revision()) for release in releases]
+
+
 def test_an_earlier_releases_migrate_leaves_a_later_schema_alone_and_succeeds(
     base_env: dict[str, str], empty_database: str
 ) -> None:

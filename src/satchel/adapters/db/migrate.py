@@ -15,6 +15,8 @@ from satchel.adapters.db.engine import sync_engine
 from satchel.adapters.db.schema import releases
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Held for the migration's transaction (migrations/env.py): two release steps at once run one after the other.
+MIGRATION_LOCK = 7431001
 
 
 def alembic_config(database_url: str) -> Config:

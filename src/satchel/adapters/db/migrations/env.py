@@ -5,9 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 from satchel.adapters.db.engine import sync_engine
+from satchel.adapters.db.migrate import MIGRATION_LOCK
 from satchel.adapters.db.schema import metadata
-
-MIGRATION_LOCK = 7431001  # two releases migrating at once must not interleave
 
 engine = sync_engine(context.config.attributes["database_url"])
 try:
