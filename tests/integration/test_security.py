@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 import pytest
@@ -38,8 +40,16 @@ def test_session_cookie_is_a_random_id_kept_server_side(app: App, redis_url: str
     after = app.client.cookies.get("satchel_session")
     assert after and after != before, "a new session id on sign-in"
     assert alice.email not in after and len(after) >= 40
-    keys = redis.Redis.from_url(redis_url).keys("satchel:session:*")
-    assert keys and all(after.encode() not in k for k in keys), "stored under a hash of the id"
+    store = redis.Redis.from_url(redis_url)
+    key = "satchel:session:" + hashlib.sha256(after.encode()).hexdigest()  # a hash: a Redis dump holds no cookie
+    assert not store.keys(f"*{after}*"), "the cookie's id itself is stored nowhere"
+    assert json.loads(store.get(key))["user_id"] == alice.id, "this session, in Redis, names its user"
+    assert 13 * 24 * 3600 < store.ttl(key) <= 14 * 24 * 3600
+    assert app.client.get("/api/me").status_code == 200
+    store.delete(key)
+    assert app.client.get("/api/me").status_code == 401, (
+        "the cookie alone signs no one in"
+    )
 
 
 def test_secure_cookie_when_served_over_https(make_app: AppFactory) -> None:
