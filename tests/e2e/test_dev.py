@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +64,9 @@ class Dev:
         children = psutil.Process(self.process.process.pid).children(recursive=True)
         self.process.signal(signal.SIGINT)  # what Ctrl-C sends
         code = self.process.wait(90)
-        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE], "everything stopped"
+        # A pool's child may still be ending as its parent returns: a few seconds to be gone, not forever.
+        _, left = psutil.wait_procs([c for c in children if c.is_running()], timeout=10)
+        assert not [c for c in left if c.status() != psutil.STATUS_ZOMBIE], "everything stopped"
         self.process = None
         return code
 
@@ -104,6 +107,14 @@ def test_dev_starts_everything_prints_the_url_and_stops_cleanly_on_ctrl_c(dev: D
     assert dev.process and any(HINT in line for line in dev.process.lines)
     assert httpx.get(f"{dev.url}/readyz", timeout=5).status_code == 200
     assert (dev.data / "postgres" / "PG_VERSION").exists() and (dev.data / "objects").is_dir()
+    assert dev.process
+    started = psutil.Process(dev.process.process.pid).children(recursive=True)
+    programs = {Path(p.exe()).name: Path(p.exe()) for p in started if p.is_running()}
+    for server in ("postgres", "redis-server"):  # production's servers, from the project's own wheels
+        assert server in programs and programs[server].is_relative_to(Path(sys.prefix).resolve()), programs
+    commands = [" ".join(p.cmdline()) for p in started if p.is_running()]
+    for process_type in ("satchel web", "satchel worker"):  # the Procfile's commands, not a dev-only server
+        assert any(process_type in c or f"-m {process_type}" in c for c in commands), commands
     key = (dev.data / "secret_key").read_text()
 
     assert dev.stop() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from satchel.runtime.embedded import EmbeddedRedis
 
 from support.moto import MotoServer
-from support.processes import SatchelProcess, running_web
+from support.processes import SatchelProcess, create_account, running_web
 
 
 @pytest.fixture
@@ -54,6 +55,37 @@ def test_every_stdout_line_is_a_json_event_with_release_and_process(
     assert request["logger"] == "satchel.http"
     assert any(e["logger"].startswith("gunicorn") for e in events), "Gunicorn's own lines are JSON too"
     assert process.stderr_lines == [] or all("Traceback" not in line for line in process.stderr_lines)
+
+
+def test_share_tokens_and_credentials_never_reach_the_log(
+    web: tuple[SatchelProcess, str], base_env: dict[str, str]
+) -> None:
+    """Everything a web process writes while a link is made, viewed, unlocked and downloaded: the link's token,
+    the API token and the password appear on no line, while the requests themselves are logged."""
+    process, url = web
+    token = create_account(base_env, "logs@example.test")
+    auth = {"Authorization": f"Bearer {token}"}
+    uploaded = httpx.put(f"{url}/api/files/notes.txt", content=b"notes", headers=auth, params={"share": "false"})
+    file_id = uploaded.json()["file"]["id"]
+    password = "open sesame 8412"
+    shared = httpx.post(f"{url}/api/shares", json={"file_ids": [file_id], "password": password}, headers=auth)
+    link = shared.json()["url"]
+    share_token = link.rsplit("/", 1)[-1]
+    with httpx.Client(base_url=url) as browser:
+        page = browser.get(f"/s/{share_token}", headers={"Accept": "text/html"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text[:300]
+        unlocked = browser.post(f"/s/{share_token}/unlock", data={"password": password, "csrf_token": csrf.group(1)})
+        assert unlocked.status_code in (200, 303)
+        assert browser.get(f"/s/{share_token}/download").status_code == 200
+    process.wait_for(
+        lambda: any(e.get("path", "").endswith("/download") for e in process.events_so_far()), what="the download's log"
+    )
+    process.stop()
+    lines = process.lines + process.stderr_lines
+    assert [e["path"] for e in process.events() if e["event"] == "http.request" and "/s/" in e.get("path", "")]
+    for secret in (share_token, token, password):
+        assert not [line for line in lines if secret in line], f"{secret[:6]}… reached the log"
 
 
 def test_request_id_is_taken_from_the_client_or_generated(web: tuple[SatchelProcess, str]) -> None:

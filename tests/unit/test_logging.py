@@ -74,7 +74,7 @@ def test_bound_context_variables_are_added(capfd: pytest.CaptureFixture[str]) ->
     assert "request_id" not in after
 
 
-def test_share_tokens_never_reach_the_access_log() -> None:
+def test_the_access_log_path_of_a_share_names_no_token() -> None:
     from satchel.web.middleware import loggable_path
 
     assert loggable_path("/s/Abc123-secret/files/f1") == "/s/{token}/files/f1"
