@@ -278,3 +278,90 @@ def test_shell_has_settings_services_and_run(base_env: dict[str, str]) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert base_env["RELEASE_ID"] in result.stdout and "shell@example.test" in result.stdout
+
+
+def test_jobs_list_shows_failed_jobs_and_retry_puts_one_back_in_the_outbox(
+    base_env: dict[str, str], own_database: str
+) -> None:
+    env = {**base_env, "DATABASE_URL": own_database}
+    with psycopg.connect(own_database) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, last_error) VALUES "
+            "('a' || repeat('0', 31), 'mail', 'mail', '{}', 'failed', 5, 5, 'SMTPServerDisconnected: gone\nmore'),"
+            "('b' || repeat('0', 31), 'ping', 'default', '{}', 'done', 1, 5, NULL)"
+        )
+    failed_id, done_id = "a" + "0" * 31, "b" + "0" * 31
+
+    listed = run_satchel("jobs", "list", "--failed", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [f"{failed_id}\tmail\tmail\tfailed\t5/5\tSMTPServerDisconnected: gone"]
+    every = run_satchel("jobs", "list", env=env).stdout
+    assert failed_id in every and f"{done_id}\tping\tdefault\tdone\t1/5" in every
+
+    retried = run_satchel("jobs", "retry", failed_id, env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == f"job {failed_id} is pending again"
+    with psycopg.connect(own_database) as conn:
+        row = conn.execute("SELECT status, attempts FROM jobs WHERE id = %s", [failed_id]).fetchone()
+    assert row == ("pending", 0), "back in the outbox with a fresh set of attempts"
+    assert run_satchel("jobs", "list", "--failed", env=env).stdout == ""
+
+    for not_failed in (done_id, failed_id, "no-such-job"):  # done, pending again, missing: nothing to retry
+        refused = run_satchel("jobs", "retry", not_failed, env=env)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert f"No failed job {not_failed}." in refused.stderr + refused.stdout
+
+
+def test_storage_verify_reports_progress_as_json_and_deep_finds_bytes_that_changed(
+    base_env: dict[str, str], own_database: str, tmp_path: Path
+) -> None:
+    """Without a terminal, a long check says how far it got as JSON events; ``--deep`` rereads every byte, so it
+    finds a file whose bytes changed though its size did not, which the quick check cannot."""
+    import json
+
+    import httpx
+
+    from support.processes import SatchelProcess, create_account
+
+    env = {**base_env, "DATABASE_URL": own_database}
+    token = create_account(env, "verifier@example.test")
+    web = SatchelProcess("web", env=env)
+    try:
+        url = f"http://127.0.0.1:{env['PORT']}"
+        web.wait_http(f"{url}/healthz")
+        auth = {"Authorization": f"Bearer {token}"}
+        for name in ("a.txt", "b.txt", "c.txt"):
+            response = httpx.put(
+                f"{url}/api/files/{name}", content=b"original", headers=auth, params={"share": "false"}
+            )
+            assert response.status_code == 201
+        file_id = response.json()["file"]["id"]
+    finally:
+        web.stop()
+
+    def verify(*flags: str) -> tuple[int, list[dict[str, object]]]:
+        result = run_satchel("storage", "verify", *flags, env=env)
+        assert "Traceback" not in result.stderr
+        return result.returncode, [json.loads(line) for line in result.stdout.splitlines()]
+
+    code, events = verify("--deep")
+    assert code == 0
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress, "no progress events"
+    assert {k: progress[-1][k] for k in ("task", "stage", "done", "total")} == {
+        "task": "verify",
+        "stage": "files",
+        "done": 3,
+        "total": 3,
+    }
+
+    with psycopg.connect(own_database) as conn:
+        key = conn.execute("SELECT storage_key FROM files WHERE id = %s", [file_id]).fetchone()
+    stored = tmp_path / "objects" / key[0]
+    stored.write_bytes(b"0riginal")  # same size, other bytes: bit rot, or someone's hand
+
+    code, events = verify()
+    assert code == 0, "the quick check compares sizes only"
+    code, events = verify("--deep")
+    [verified] = [e for e in events if e["event"] == "storage.verified"]
+    assert code == 1 and verified["mismatched"] == [file_id]
