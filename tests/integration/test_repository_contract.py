@@ -1,0 +1,373 @@
+"""One contract for the repositories, run against the in-memory fakes and the PostgreSQL ones alike.
+
+The services' unit tests run on ``support.fakes``; they prove something about production only as far as the
+fakes behave like the SQL repositories. Every test here is a spec of the repository ports, written once and
+run twice, so a fake that drifts from the database (or a query that drifts from the rule) fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from satchel.adapters.db.engine import Database
+from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.domain.files import CLEAN, StoredFile
+from satchel.domain.sharing import Share
+from satchel.ports import UnitOfWorkFactory
+
+from support.fakes import FakeClock, FakeDatabase
+
+
+@dataclass
+class Subject:
+    """What a spec works on: units of work, and a way to let time pass between rows written."""
+
+    uow: UnitOfWorkFactory
+    tick: Callable[[], Awaitable[None]]
+
+
+Spec = Callable[[Subject], Awaitable[None]]
+
+
+@pytest.fixture(params=["fake", "postgres"])
+def check(request: pytest.FixtureRequest) -> Callable[[Spec], None]:
+    """Runs a spec on one implementation: the fakes, or the SQL repositories on a database of the test's own."""
+    if request.param == "fake":
+        clock = FakeClock(datetime.now(UTC))
+        db = FakeDatabase(clock)
+
+        async def tick_fake() -> None:
+            clock.advance(seconds=1)
+
+        return lambda spec: asyncio.run(spec(Subject(db.uow, tick_fake)))
+
+    database_url = request.getfixturevalue("own_database")
+
+    async def on_postgres(spec: Spec) -> None:
+        database = Database(database_url, pool_size=2)
+        try:
+            await spec(Subject(lambda: SqlUnitOfWork(database), lambda: asyncio.sleep(0.002)))
+        finally:
+            await database.engine.dispose()
+
+    return lambda spec: asyncio.run(on_postgres(spec))
+
+
+NOW = datetime.now(UTC)
+
+
+async def add_user(subject: Subject, *, quota: int = 1000) -> int:
+    async with subject.uow() as uow:
+        user = await uow.users.add(
+            email=f"u-{secrets.token_hex(4)}@example.test", password_hash="h", is_admin=False, quota_bytes=quota
+        )
+        await uow.commit()
+    return user.id
+
+
+async def add_file(subject: Subject, owner_id: int, name: str = "a.txt", size: int = 10) -> StoredFile:
+    file = StoredFile(
+        id=secrets.token_hex(16), owner_id=owner_id, name=name, size=size, content_type="text/plain",
+        sha256="0" * 64, storage_key=f"files/x/{secrets.token_hex(16)}", created_at=datetime.now(UTC),
+    )  # fmt: skip
+    async with subject.uow() as uow:
+        await uow.files.add(file)
+        await uow.commit()
+    await subject.tick()
+    return file
+
+
+async def add_share(subject: Subject, owner_id: int, file_ids: list[str], **terms: Any) -> Share:
+    values: dict[str, Any] = {
+        "expires_at": NOW + timedelta(days=1), "max_downloads": None, "password_hash": None, "note": None,
+        **terms,
+    }  # fmt: skip
+    async with subject.uow() as uow:
+        share = await uow.shares.add(
+            token=secrets.token_urlsafe(24), owner_id=owner_id, file_ids=file_ids, now=datetime.now(UTC), **values
+        )
+        await uow.commit()
+    await subject.tick()
+    return share
+
+
+# --- units of work ----------------------------------------------------------------------------------
+
+
+def test_a_unit_of_work_keeps_only_what_it_committed(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        async with subject.uow() as uow:
+            await uow.users.set_disabled(user_id, True)
+            await uow.jobs.add("ping", {}, queue="default")
+        async with subject.uow() as uow:
+            user = await uow.users.get(user_id)
+            assert user is not None and not user.disabled, "left without a commit: nothing happened"
+            assert await uow.jobs.recent(status=None, limit=10) == [], "not even its job"
+
+    check(spec)
+
+
+def test_reads_are_copies_that_change_nothing_until_written(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        async with subject.uow() as uow:
+            user = await uow.users.get(user_id)
+            assert user is not None
+            user.disabled = True
+            await uow.commit()
+        async with subject.uow() as uow:
+            again = await uow.users.get(user_id)
+            assert again is not None and not again.disabled
+
+    check(spec)
+
+
+# --- users and tokens ---------------------------------------------------------------------------------
+
+
+def test_bytes_are_reserved_only_within_quota_and_released_never_below_zero(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject, quota=100)
+        async with subject.uow() as uow:
+            assert await uow.users.reserve_bytes(user_id, 60)
+            assert not await uow.users.reserve_bytes(user_id, 41), "60 + 41 is over the quota of 100"
+            assert await uow.users.reserve_bytes(user_id, 40), "60 + 40 is exactly the quota"
+            await uow.users.release_bytes(user_id, 30)
+            await uow.commit()
+        async with subject.uow() as uow:
+            user = await uow.users.get(user_id)
+            assert user is not None and user.used_bytes == 70
+            await uow.users.release_bytes(user_id, 500)
+            await uow.commit()
+        async with subject.uow() as uow:
+            user = await uow.users.get(user_id)
+            assert user is not None and user.used_bytes == 0
+
+    check(spec)
+
+
+def test_users_are_found_by_id_and_email_and_listed_in_order(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        first, second = await add_user(subject), await add_user(subject)
+        async with subject.uow() as uow:
+            found = await uow.users.get(second)
+            assert found is not None
+            assert (await uow.users.by_email(found.email)) == found
+            assert await uow.users.by_email("nobody@example.test") is None
+            assert await uow.users.get(10**9) is None
+            listed = [u.id for u in await uow.users.list()]
+            assert listed.index(first) < listed.index(second)
+            await uow.users.set_password(first, "new-hash")
+            await uow.commit()
+        async with subject.uow() as uow:
+            changed = await uow.users.get(first)
+            assert changed is not None and changed.password_hash == "new-hash"
+
+    check(spec)
+
+
+def test_a_token_finds_its_owner_until_it_is_revoked_and_only_its_owner_revokes_it(
+    check: Callable[[Spec], None],
+) -> None:
+    async def spec(subject: Subject) -> None:
+        alice, bob = await add_user(subject), await add_user(subject)
+        async with subject.uow() as uow:
+            one = await uow.tokens.add(user_id=alice, name="laptop", prefix="sat_a", token_hash="hash-1")
+            await subject.tick()
+            two = await uow.tokens.add(user_id=alice, name="ci", prefix="sat_b", token_hash="hash-2")
+            await uow.tokens.add(user_id=bob, name="bob's", prefix="sat_c", token_hash="hash-3")
+            await uow.commit()
+        async with subject.uow() as uow:
+            owned = await uow.tokens.owner_of("hash-1")
+            assert owned is not None and owned[0].id == one.id and owned[1].id == alice
+            assert await uow.tokens.owner_of("no-such-hash") is None
+            assert [t.id for t in await uow.tokens.list_for(alice)] == [two.id, one.id], "newest first"
+            assert not await uow.tokens.revoke(bob, one.id, NOW), "not bob's to revoke"
+            assert await uow.tokens.revoke(alice, one.id, NOW)
+            assert not await uow.tokens.revoke(alice, one.id, NOW), "already revoked"
+            await uow.tokens.touch(two.id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.tokens.owner_of("hash-1") is None
+            [touched] = [t for t in await uow.tokens.list_for(alice) if t.id == two.id]
+            assert touched.last_used_at is not None
+            assert await uow.tokens.revoke_all(alice, NOW) == 1, "only the one still active"
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.tokens.owner_of("hash-2") is None
+            assert await uow.tokens.owner_of("hash-3") is not None, "another user's token stays"
+
+    check(spec)
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("created", ["b", "c", "a"]),
+        ("-created", ["a", "c", "b"]),
+        ("name", ["a", "b", "c"]),
+        ("-name", ["c", "b", "a"]),
+        ("size", ["c", "b", "a"]),
+        ("-size", ["a", "b", "c"]),
+    ],
+)
+def test_files_list_by_every_sort_with_pages_and_a_total(
+    check: Callable[[Spec], None], sort: str, expected: list[str]
+) -> None:
+    async def spec(subject: Subject) -> None:
+        owner, other = await add_user(subject), await add_user(subject)
+        for name, size in (("b", 20), ("c", 5), ("a", 30)):
+            await add_file(subject, owner, name, size)
+        await add_file(subject, other, "other", 1)
+        async with subject.uow() as uow:
+            everything, total = await uow.files.list_for(owner, sort=sort, limit=10, offset=0)
+            page, _ = await uow.files.list_for(owner, sort=sort, limit=1, offset=1)
+        assert [f.name for f in everything] == expected
+        assert total == 3, "the other owner's file is not counted"
+        assert [f.name for f in page] == [expected[1]]
+
+    check(spec)
+
+
+def test_files_are_found_updated_and_deleted_and_keys_listed(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        one, two = await add_file(subject, owner, "one.txt"), await add_file(subject, owner, "two.txt")
+        async with subject.uow() as uow:
+            assert await uow.files.get(one.id) == one
+            assert [f.id for f in await uow.files.get_many([two.id, "0" * 32, one.id])] in (
+                [two.id, one.id], [one.id, two.id],
+            ), "missing ids are left out"  # fmt: skip
+            await uow.files.rename(one.id, "renamed.txt")
+            await uow.files.set_scan_status(one.id, CLEAN)
+            await uow.files.set_thumbnail(one.id, f"thumbnails/{one.id}.webp")
+            await uow.commit()
+        async with subject.uow() as uow:
+            changed = await uow.files.get(one.id)
+            assert changed is not None
+            assert (changed.name, changed.scan_status, changed.thumbnail_key) == (
+                "renamed.txt", CLEAN, f"thumbnails/{one.id}.webp",
+            )  # fmt: skip
+            keys = await uow.files.all_keys()
+            assert keys[one.storage_key] == (one.id, one.size, one.sha256)
+            assert keys[two.storage_key] == (two.id, two.size, two.sha256)
+            assert f"thumbnails/{one.id}.webp" in await uow.files.thumbnail_keys()
+            await uow.files.delete(one.id)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.files.get(one.id) is None
+            assert one.storage_key not in await uow.files.all_keys()
+
+    check(spec)
+
+
+# --- shares: the rule of an open link, as each implementation applies it -------------------------------
+
+
+def test_a_download_is_counted_only_while_the_share_is_open(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        file = await add_file(subject, owner)
+        limited = await add_share(subject, owner, [file.id], max_downloads=2)
+        expired = await add_share(subject, owner, [file.id], expires_at=NOW - timedelta(seconds=1))
+        revoked = await add_share(subject, owner, [file.id])
+        async with subject.uow() as uow:
+            await uow.shares.revoke(revoked.id, NOW)
+            assert await uow.shares.take_download(limited.id, NOW) == 1
+            assert await uow.shares.take_download(limited.id, NOW) == 2
+            assert await uow.shares.take_download(limited.id, NOW) is None, "used up"
+            assert await uow.shares.take_download(expired.id, NOW) is None
+            assert await uow.shares.take_download(revoked.id, NOW) is None
+            assert await uow.shares.take_download(10**9, NOW) is None
+            await uow.commit()
+        async with subject.uow() as uow:
+            counted = await uow.shares.get(limited.id)
+            assert counted is not None and counted.download_count == 2
+
+    check(spec)
+
+
+def test_ended_shares_are_the_expired_revoked_and_used_up_ones_in_id_order(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        file = await add_file(subject, owner)
+        open_ = await add_share(subject, owner, [file.id], max_downloads=5)
+        expired = await add_share(subject, owner, [file.id], expires_at=NOW - timedelta(seconds=1))
+        used_up = await add_share(subject, owner, [file.id], max_downloads=1)
+        revoked = await add_share(subject, owner, [file.id])
+        async with subject.uow() as uow:
+            await uow.shares.take_download(used_up.id, NOW)
+            await uow.shares.revoke(revoked.id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            ended = [s.id for s in await uow.shares.ended(NOW, limit=10)]
+            assert ended == [expired.id, used_up.id, revoked.id]
+            assert [s.id for s in await uow.shares.ended(NOW, limit=1, after_id=expired.id)] == [used_up.id]
+            assert await uow.shares.open_shares_of(file.id, NOW) == 1
+            later = NOW + timedelta(days=2)  # everything has expired by then
+            assert open_.id in [s.id for s in await uow.shares.ended(later, limit=10)]
+            assert await uow.shares.open_shares_of(file.id, later) == 0
+
+    check(spec)
+
+
+def test_shares_are_found_by_token_file_and_owner_and_deleted(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner, other = await add_user(subject), await add_user(subject)
+        one, two = await add_file(subject, owner), await add_file(subject, owner)
+        first = await add_share(subject, owner, [one.id, two.id], note="hello", password_hash="ph")
+        second = await add_share(subject, owner, [one.id])
+        await add_share(subject, other, [(await add_file(subject, other)).id])
+        async with subject.uow() as uow:
+            found = await uow.shares.by_token(first.token)
+            assert found is not None and found.id == first.id
+            assert sorted(found.file_ids) == sorted([one.id, two.id])
+            assert (found.note, found.password_hash, found.download_count) == ("hello", "ph", 0)
+            assert await uow.shares.by_token("no-such-token") is None
+            assert [s.id for s in await uow.shares.for_file(one.id)] == [second.id, first.id], "newest first"
+            listed, total = await uow.shares.list_for(owner, limit=1, offset=0)
+            assert total == 2 and [s.id for s in listed] == [second.id]
+            await uow.files.delete(two.id)
+            await uow.shares.delete(second.id)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.shares.get(second.id) is None
+            remaining = await uow.shares.get(first.id)
+            assert remaining is not None and remaining.file_ids == [one.id], "a deleted file leaves its shares"
+
+    check(spec)
+
+
+# --- jobs ---------------------------------------------------------------------------------------------
+
+
+def test_jobs_wait_in_the_outbox_newest_first_and_only_failed_ones_are_retried(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        ids = []
+        for kind in ("ping", "mail", "thumbnail"):
+            async with subject.uow() as uow:
+                ids.append(await uow.jobs.add(kind, {"n": kind}, queue="default", max_attempts=3))
+                await uow.commit()
+            await subject.tick()
+        async with subject.uow() as uow:
+            recent = await uow.jobs.recent(status=None, limit=2)
+            assert [j.kind for j in recent] == ["thumbnail", "mail"]
+            job = await uow.jobs.get(ids[0])
+            assert job is not None
+            assert (job.status, job.attempts, job.max_attempts, job.payload) == ("pending", 0, 3, {"n": "ping"})
+            assert await uow.jobs.recent(status="failed", limit=10) == []
+            assert not await uow.jobs.retry(ids[0]), "a pending job is not failed"
+            assert not await uow.jobs.retry("0" * 32)
+
+    check(spec)
