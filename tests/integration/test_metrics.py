@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from satchel import __version__
 from satchel.ports import ServiceUnavailable
 from satchel.worker.metrics import OutboxBacklog
 
@@ -198,3 +199,17 @@ def test_outbox_counts_every_queue_even_an_empty_one(database_url: str) -> None:
     assert {"satchel_jobs_outbox_backlog", "satchel_jobs_waiting"} <= families.keys()
     queues = {s.labels["queue"] for s in families["satchel_jobs_outbox_backlog"].samples}
     assert {"default", "mail", "scan", "media"} <= queues
+
+
+def test_a_liveness_probe_answered_before_routing_is_still_counted_under_its_route(make_app: AppFactory) -> None:
+    with make_app(SATCHEL_METRICS_TOKEN=TOKEN) as app:
+        before = scrape(app)
+        response = app.client.get("/healthz")
+        after = scrape(app)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "release": "test", "version": __version__}
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    moved = value(after, "satchel_http_requests_total", **labels) - value(
+        before, "satchel_http_requests_total", **labels
+    )
+    assert moved == 1

@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     https = (settings.public_url or "").startswith("https://")
     app.add_middleware(uploads.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https, secret=settings.secret_key.get_secret_value().encode())
+    app.add_middleware(health.Liveness, release=settings.release_id)  # inside the headers, the id and the log
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(RequestContext, instance=settings.instance)
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from satchel import __version__
 from satchel.runtime import lifecycle
@@ -19,7 +22,35 @@ _NO_STORE = {"Cache-Control": {"description": "`no-store`", "required": True, "s
 
 @router.get("/healthz", summary="Liveness: the process is up", response_model=LivenessOut)
 async def healthz(services: ServicesDep) -> dict[str, Any]:
-    return {"status": "ok", "release": services.settings.release_id, "version": __version__}
+    return liveness(services.settings.release_id)
+
+
+def liveness(release: str) -> dict[str, Any]:
+    return {"status": "ok", "release": release, "version": __version__}
+
+
+class Liveness:
+    """``GET /healthz`` answered as it arrives, before sessions, routing and dependencies.
+
+    Probes ask it every few seconds and it must answer even when everything else is slow; its answer is
+    the one the route above gives (the route stays, for the API document and other methods). The
+    middlewares outside this one still add the request id, the security headers and the log line.
+    """
+
+    def __init__(self, app: ASGIApp, *, release: str) -> None:
+        self.app = app
+        self.route: BaseRoute = next(r for r in router.routes if getattr(r, "path", None) == "/healthz")
+        body = json.dumps(liveness(release), separators=(",", ":"), ensure_ascii=False).encode()
+        self.headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        self.body = {"type": "http.response.body", "body": body}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/healthz" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route  # as routing would leave it: the request is counted under its template
+        await send({"type": "http.response.start", "status": 200, "headers": list(self.headers)})
+        await send(self.body)
 
 
 @router.get(

@@ -7,10 +7,9 @@ import time
 import uuid
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from satchel.runtime.logging import get_logger
+from satchel.runtime.logging import get_logger, log_request
 from satchel.runtime.metrics.instruments import HttpRecorder
 from satchel.web.problems import CRASHED, client_left, problem
 
@@ -21,7 +20,7 @@ CLIENT_CLOSED = 499  # the access-log status of a request whose client left befo
 
 
 def loggable_path(path: str) -> str:
-    return _SHARE_TOKEN.sub("/s/{token}", path)
+    return _SHARE_TOKEN.sub("/s/{token}", path) if path.startswith("/s/") else path
 
 
 class RequestContext:
@@ -46,41 +45,55 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = _request_id(scope)
         began = time.perf_counter()
         status: int | None = None  # until the response starts
+        added = [(b"x-request-id", request_id.encode())]
+        if self.instance:
+            added.append((b"satchel-instance", self.instance.encode()))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                if self.instance:
-                    headers["Satchel-Instance"] = self.instance
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in _OURS]
+                message["headers"] = kept + added
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception as exc:
-                if client_left(exc):
-                    status = CLIENT_CLOSED
-                    log.info("http.client_disconnected", method=scope["method"], path=loggable_path(scope["path"]))
-                else:
-                    log.error("http.unhandled_error", exc_info=exc)
-                    if status is None:
-                        await problem(500, CRASHED)(scope, receive, send_with_id)
-            finally:
-                took = time.perf_counter() - began
-                answered = status or 500  # an app that never answered: the server answers 500
-                self.metrics.record(scope, answered, took)
-                log.info(
-                    "http.request",
-                    method=scope["method"],
-                    path=loggable_path(scope["path"]),
-                    status=answered,
-                    duration_ms=round(took * 1000, 2),
-                    client=(scope.get("client") or ("", 0))[0],
-                )
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if client_left(exc):
+                status = CLIENT_CLOSED
+                log.info("http.client_disconnected", method=scope["method"], path=loggable_path(scope["path"]))
+            else:
+                log.error("http.unhandled_error", exc_info=exc)
+                if status is None:
+                    await problem(500, CRASHED)(scope, receive, send_with_id)
+        finally:
+            took = time.perf_counter() - began
+            answered = status or 500  # an app that never answered: the server answers 500
+            self.metrics.record(scope, answered, took)
+            log_request(
+                "satchel.http",
+                "http.request",
+                method=scope["method"],
+                path=loggable_path(scope["path"]),
+                status=answered,
+                duration_ms=round(took * 1000, 2),
+                client=(scope.get("client") or ("", 0))[0],
+            )
+            structlog.contextvars.reset_contextvars(**bound)
+
+
+_OURS = frozenset({b"x-request-id", b"satchel-instance"})  # headers this middleware answers with, whoever set them
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a usable one, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            return incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+    return uuid.uuid4().hex

@@ -109,7 +109,7 @@ def _headers(status: int) -> dict[str, Any]:
     return {"headers": _HEADERS[status]} if status in _HEADERS else {}
 
 
-def _share_password(
+async def _share_password(
     password: Annotated[
         str | None,
         Header(

@@ -24,7 +24,7 @@ BIGINT = 2**63 - 1  # the largest id, offset or count the database can hold
 FILE_ID_PATTERN = "^[0-9a-f]{32}$"  # as domain.files.is_file_id
 
 
-def _file_id(
+async def _file_id(
     file_id: Annotated[
         str, Path(description="a file's id: 32 lowercase hex digits", json_schema_extra={"pattern": FILE_ID_PATTERN})
     ],

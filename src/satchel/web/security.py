@@ -6,7 +6,6 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.bootstrap import Services
@@ -39,6 +38,9 @@ class SecurityHeaders:
         }
         if https:
             self.headers["Strict-Transport-Security"] = "max-age=31536000"
+        # As the server sends them, encoded once: a route's own value of any of them wins.
+        defaults = {**self.headers, "Content-Security-Policy": PAGE_POLICY}
+        self.raw = [(name.lower().encode(), value.encode()) for name, value in defaults.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,10 +49,10 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in self.raw if header[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -71,10 +73,16 @@ def services_of(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(services_of)]
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain function in a thread, which costs a
+# thread hand-off each time, on every request.
+async def _services(request: Request) -> Services:
+    return services_of(request)
 
 
-def get_session(request: Request) -> Session:
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+async def get_session(request: Request) -> Session:
     return session_of(request)
 
 

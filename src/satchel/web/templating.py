@@ -15,6 +15,7 @@ from satchel.web.sessions import session_of
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.auto_reload = False  # compiled once per process: templates change only with a new release
 
 
 def filesize(size: int | None) -> str:

@@ -1,44 +1,39 @@
 """Connections to PostgreSQL, for the web (async) and for workers and admin commands.
 
-Every round trip of a unit of work (check-out, each statement, savepoints, commit,
-rollback) runs under the database's ``Guard``. A call that overruns its timeout has
-its socket shut down: the driver then fails at once, as if the server had died,
-and the connection is discarded. Cancelling instead would make the driver send the
-server a cancel request and wait for it, which a stalled server never answers; and
-a connection handed back to the pool would be rolled back there, which hangs the
-same way. The server ends what it was running by itself (``statement_timeout``).
+Units of work take their connections from one pool per process (see ``connection`` for how each round
+trip is guarded, and why reads need no transaction). The pool never opens a connection beyond its size:
+under a burst, requests wait their turn for a pooled connection (first come, first served) instead of
+each opening and closing one of their own. It tests no connection before handing it out: a connection
+the server dropped fails its first statement at once, and that statement runs again on another one.
+Connections older than ``RECYCLE_AFTER`` are replaced when next taken, before an idle timeout on the
+way to the server (a proxy, a firewall) can cut them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import Executable
 
+from satchel.adapters.db.connection import UNSTORABLE, GuardedConnection, mark_fresh, sever
+from satchel.adapters.db.queries import Query, Row
 from satchel.adapters.resilience import Guard
-from satchel.domain.errors import InvalidInput
-from satchel.ports import ServiceUnavailable
-from satchel.runtime.logging import get_logger
 
-T = TypeVar("T")
+__all__ = ["UNSTORABLE", "Connection", "Database", "GuardedConnection", "is_outage", "lock_key", "sever"]
 
-log = get_logger(__name__)
-UNSTORABLE = "A value in this request cannot be stored (a NUL character, or a number too large)."
-_FRESH = "satchel_fresh"  # marks a pooled connection that has not been used since it was opened
+RECYCLE_AFTER = 1800  # seconds a pooled connection is used before it is replaced
+PING = Query(sa.select(sa.literal_column("1")))
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -59,107 +54,22 @@ def is_outage(exc: Exception) -> bool:
     return isinstance(exc, (OSError, sa.exc.TimeoutError, psycopg.OperationalError, psycopg.InterfaceError))
 
 
-def sever(conn: AsyncConnection) -> bool:
-    """Shut down the socket under ``conn``, so a call stuck on it fails now; False if there is none.
-
-    Shut down, not closed: the driver still waits on that file descriptor, and a closed one
-    would never wake it.
-    """
-    try:
-        driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
-        fd = driver.pgconn.socket if driver is not None and not driver.closed else -1
-    except Exception:  # no connection, or one already lost: nothing is waiting on it
-        return False
-    if fd < 0:
-        return False
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        return False
-    return True
-
-
 class Connection(Protocol):
-    """What repositories need of a connection: statements and savepoints."""
+    """What repositories need of a connection: statements, precompiled reads and savepoints."""
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any: ...
+    async def rows(self, query: Query, **parameters: Any) -> list[Row]: ...
     def begin_nested(self) -> AbstractAsyncContextManager[Any]: ...
 
 
-class GuardedConnection:
-    """One pooled connection in one transaction, every round trip under the database's guard."""
-
-    def __init__(self, conn: AsyncConnection, guard: Guard) -> None:
-        self._conn = conn
-        self._guard = guard
-
-    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
-        return await self._call(lambda: self._conn.execute(statement, parameters))
-
-    async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
-        return await self._call(lambda: self._conn.scalar(statement, parameters))
-
-    @asynccontextmanager
-    async def begin_nested(self) -> AsyncIterator[None]:
-        """A savepoint: rolled back if the block raises, released otherwise."""
-        savepoint = await self._call(lambda: self._conn.begin_nested().start())
-        try:
-            yield
-        except BaseException:
-            if savepoint.is_active and not self._conn.invalidated:
-                await self._call(savepoint.rollback)
-            raise
-        if savepoint.is_active:
-            await self._call(savepoint.commit)
-
-    async def commit(self) -> None:
-        await self._call(self._conn.commit)
-
-    async def release(self) -> None:
-        """Roll back what was not committed and give the connection back to the pool.
-
-        A connection that failed or timed out is discarded instead: never handed to the
-        pool for a rollback that would hang on a stalled server. Releasing never raises
-        ServiceUnavailable: whatever the unit of work did is decided by then.
-        """
-        conn = self._conn
-        try:
-            if conn.in_transaction() and not conn.invalidated:
-                await self._guard.call(conn.rollback, interrupt=lambda: sever(conn))
-        except ServiceUnavailable:
-            pass  # the rollback failed: the connection is now invalid, and closing it below discards it
-        finally:
-            if conn.in_transaction() and not conn.invalidated:
-                await conn.invalidate()  # interrupted mid-rollback: drop it rather than trust it
-            await conn.close()
-
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        conn = self._conn
-        try:
-            return await self._guard.call(operation, interrupt=lambda: sever(conn))
-        except DataError as exc:
-            # Input no column can hold (a NUL in text, a number out of range): the request is
-            # wrong, not the database. Input is validated earlier; this is the backstop.
-            log.warning("database.invalid_input", error=type(exc.orig).__name__)
-            raise InvalidInput(UNSTORABLE) from None
-
-
-class _Checkout:
-    """The connection a check-out is testing, so a stuck test can be severed."""
-
-    def __init__(self) -> None:
-        self.conn: AsyncConnection | None = None
-        self.severed = False
-
-    def sever(self) -> bool:
-        self.severed = self.conn is not None and sever(self.conn)
-        return self.severed
-
-
 class Database:
-    """The async engine of one process, whose units of work are guarded round trip by round trip."""
+    """The async engine of one process, whose units of work are guarded round trip by round trip.
+
+    ``engine`` runs every connection in transactions, as SQLAlchemy does by default (the worker's own
+    statements use it); units of work share its pool in autocommit, and begin a transaction on their
+    first write.
+    """
 
     name = "database"
 
@@ -172,67 +82,31 @@ class Database:
         }
         options: dict[str, Any] = {"hide_parameters": True, "connect_args": connect_args}
         if pool_size:
-            # No pool_pre_ping: its ping could not be interrupted; ``connect`` tests reused connections itself.
-            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": timeout}
+            options |= {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": timeout}
+            options |= {"pool_recycle": RECYCLE_AFTER}
         else:  # no pool: connections live exactly as long as one unit of work
             options |= {"poolclass": NullPool}
-        self.engine: AsyncEngine = create_async_engine(sqlalchemy_url(database_url), **options)
-        event.listen(self.engine.sync_engine, "connect", _mark_fresh)
+        # Autocommit is the pool's own level, so a unit of work's check-out changes no connection setting.
+        self._units: AsyncEngine = create_async_engine(
+            sqlalchemy_url(database_url), isolation_level="AUTOCOMMIT", **options
+        )
+        self.engine: AsyncEngine = self._units.execution_options(isolation_level="READ COMMITTED")
+        event.listen(self._units.sync_engine, "connect", mark_fresh)
         self.guard = Guard("database", timeout=timeout, is_outage=is_outage)
 
     async def connect(self) -> GuardedConnection:
-        """A live connection in a new transaction.
-
-        A connection reused from the pool is tested first with one round trip; if the server
-        dropped it (a restart), another is taken: nothing has run on it, so that is safe.
-        """
-        checkout = _Checkout()
-        conn = await self.guard.call(lambda: self._checkout(checkout), interrupt=checkout.sever)
-        return GuardedConnection(conn, self.guard)
-
-    async def _checkout(self, checkout: _Checkout) -> AsyncConnection:
-        for attempt in (1, 2):
-            conn = await self.engine.connect()
-            checkout.conn = conn
-            try:
-                if _take_fresh(conn):
-                    await conn.begin()  # just opened: the server answered moments ago
-                else:
-                    await conn.exec_driver_sql("SELECT 1")  # also begins the transaction
-                return conn
-            except DBAPIError as exc:
-                checkout.conn = None
-                await _discard(conn)
-                if attempt == 2 or checkout.severed or not exc.connection_invalidated:
-                    raise
-            except BaseException:
-                checkout.conn = None
-                await _discard(conn)
-                raise
-        raise AssertionError("unreachable")
+        """A unit of work's connection; it is checked out of the pool by its first statement."""
+        return GuardedConnection(self._units, self.guard)
 
     async def ping(self) -> None:
         conn = await self.connect()
-        await conn.release()
+        try:
+            await conn.rows(PING)
+        finally:
+            await conn.release()
 
     async def close(self) -> None:
-        await self.engine.dispose()
-
-
-def _mark_fresh(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    record.info[_FRESH] = True
-
-
-def _take_fresh(conn: AsyncConnection) -> bool:
-    info = conn.sync_connection.connection.info if conn.sync_connection else {}
-    return bool(info.pop(_FRESH, False))
-
-
-async def _discard(conn: AsyncConnection) -> None:
-    """Close a connection without a round trip: it is invalidated first, so the pool drops it."""
-    if not conn.invalidated:
-        await conn.invalidate()
-    await conn.close()
+        await self._units.dispose()
 
 
 def sync_engine(database_url: str) -> sa.Engine:

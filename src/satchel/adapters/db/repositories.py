@@ -1,4 +1,8 @@
-"""The repositories and unit of work of ``satchel.ports``, in SQL on PostgreSQL."""
+"""The repositories and unit of work of ``satchel.ports``, in SQL on PostgreSQL.
+
+The reads every request makes (a share by its token, a token's owner, a user, a page of files) are
+``Query`` objects compiled once (see ``queries``); the rest are built as they are needed.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
 from satchel.adapters.db.engine import Connection, Database, GuardedConnection
+from satchel.adapters.db.queries import Query, Row
 from satchel.adapters.db.schema import api_tokens, files, jobs, share_files, shares, users
 from satchel.adapters.db.uploads import SqlUploads
 from satchel.domain.accounts import ApiToken, EmailTaken, User
@@ -35,6 +40,15 @@ def _user(row: Any) -> User:
     return User(**row._mapping)
 
 
+_USER = Query(sa.select(users).where(users.c.id == sa.bindparam("user_id")))
+_TOKEN_COLUMNS = [c.label(f"token_{c.name}") for c in api_tokens.c if c.name != "token_hash"]
+_TOKEN_OWNER = Query(
+    sa.select(users, *_TOKEN_COLUMNS)
+    .join(api_tokens, users.c.id == api_tokens.c.user_id)
+    .where(api_tokens.c.token_hash == sa.bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
+)
+
+
 def _token(row: Any) -> ApiToken:
     m = row._mapping
     return ApiToken(
@@ -46,10 +60,6 @@ def _token(row: Any) -> ApiToken:
 def _columns(row: Any) -> dict[str, Any]:
     """A row's columns, without the window-function total that paged queries add."""
     return {k: v for k, v in row._mapping.items() if k != "total"}
-
-
-def _file(row: Any) -> StoredFile:
-    return StoredFile(**_columns(row))
 
 
 class SqlUsers:
@@ -70,8 +80,8 @@ class SqlUsers:
         return _user(row)
 
     async def get(self, user_id: int) -> User | None:
-        row = (await self.conn.execute(sa.select(users).where(users.c.id == user_id))).one_or_none()
-        return _user(row) if row else None
+        rows = await self.conn.rows(_USER, user_id=user_id)
+        return User(**rows[0]) if rows else None
 
     async def by_email(self, email: str) -> User | None:
         row = (await self.conn.execute(sa.select(users).where(users.c.email == email))).one_or_none()
@@ -117,18 +127,12 @@ class SqlTokens:
         return _token(row)
 
     async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None:
-        token_columns = [c.label(f"token_{c.name}") for c in api_tokens.c]
-        query = (
-            sa.select(users, *token_columns)
-            .join(api_tokens, users.c.id == api_tokens.c.user_id)
-            .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
-        )
-        row = (await self.conn.execute(query)).one_or_none()
-        if row is None:
+        rows = await self.conn.rows(_TOKEN_OWNER, token_hash=token_hash)
+        if not rows:
             return None
-        m = row._mapping
-        token = {c.name: m[f"token_{c.name}"] for c in api_tokens.c if c.name != "token_hash"}
-        return ApiToken(**token), User(**{c.name: m[c.name] for c in users.c})
+        row = rows[0]
+        token = {c.name: row[f"token_{c.name}"] for c in api_tokens.c if c.name != "token_hash"}
+        return ApiToken(**token), User(**{c.name: row[c.name] for c in users.c})
 
     async def list_for(self, user_id: int) -> list[ApiToken]:
         query = sa.select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id.desc())
@@ -154,47 +158,67 @@ class SqlTokens:
         await self.conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
 
 
+def _file_of(row: Row) -> StoredFile:
+    return StoredFile(**{c.name: row[c.name] for c in files.c})
+
+
+_FILES = Query(sa.select(files).where(files.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String)))))
+_PAGES = {
+    sort: Query(
+        sa.select(files, sa.func.count().over().label("total"))
+        .where(files.c.owner_id == sa.bindparam("owner_id"))
+        .order_by(order, files.c.id)
+        .limit(sa.bindparam("limit", type_=sa.BigInteger))
+        .offset(sa.bindparam("offset", type_=sa.BigInteger))
+    )
+    for sort, order in _FILE_ORDER.items()
+}
+
+
 class SqlFiles:
+    """Files. ``known`` holds the files this unit of work has read already (with a share, by its token):
+    asking for them again costs no round trip. Writing a file forgets it."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.known: dict[str, StoredFile] = {}
 
     async def add(self, file: StoredFile) -> None:
         await self.conn.execute(sa.insert(files).values(**file.__dict__))
 
     async def get(self, file_id: str) -> StoredFile | None:
-        row = (await self.conn.execute(sa.select(files).where(files.c.id == file_id))).one_or_none()
-        return _file(row) if row else None
+        found = await self.get_many([file_id])
+        return found[0] if found else None
 
     async def get_many(self, file_ids: list[str]) -> list[StoredFile]:
-        found = {f.id: f for f in map(_file, await self.conn.execute(sa.select(files).where(files.c.id.in_(file_ids))))}
+        found = self.known
+        if not all(i in found for i in file_ids):
+            found = {row["id"]: _file_of(row) for row in await self.conn.rows(_FILES, ids=list(file_ids))}
         return [found[i] for i in file_ids if i in found]
 
     async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
-        query = (
-            sa.select(files, sa.func.count().over().label("total"))
-            .where(files.c.owner_id == owner_id)
-            .order_by(_FILE_ORDER[sort], files.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        rows = (await self.conn.execute(query)).all()
-        total = rows[0].total if rows else await self._count(owner_id)
-        return [_file(r) for r in rows], total
+        rows = await self.conn.rows(_PAGES[sort], owner_id=owner_id, limit=limit, offset=offset)
+        total = rows[0]["total"] if rows else await self._count(owner_id)
+        return [_file_of(r) for r in rows], total
 
     async def _count(self, owner_id: int) -> int:
         count = await self.conn.scalar(sa.select(sa.func.count()).where(files.c.owner_id == owner_id))
         return int(count or 0)
 
     async def rename(self, file_id: str, name: str) -> None:
+        self.known.pop(file_id, None)
         await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(name=name))
 
     async def delete(self, file_id: str) -> None:
+        self.known.pop(file_id, None)
         await self.conn.execute(sa.delete(files).where(files.c.id == file_id))
 
     async def set_scan_status(self, file_id: str, status: str) -> None:
+        self.known.pop(file_id, None)
         await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(scan_status=status))
 
     async def set_thumbnail(self, file_id: str, key: str) -> None:
+        self.known.pop(file_id, None)
         await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(thumbnail_key=key))
 
     async def thumbnail_keys(self) -> set[str]:
@@ -220,9 +244,25 @@ def _share(row: Any) -> Share:
     return Share(**m)
 
 
+_SHARE = Query(sa.select(shares, _FILE_IDS).where(shares.c.id == sa.bindparam("share_id")))
+# A share and its files in one round trip: one row per file, in the share's order (one row, file columns
+# empty, when it has none left).
+_SHARE_WITH_FILES = Query(
+    sa.select(shares, *[c.label(f"file_{c.name}") for c in files.c])
+    .select_from(
+        shares.outerjoin(share_files, share_files.c.share_id == shares.c.id).outerjoin(
+            files, files.c.id == share_files.c.file_id
+        )
+    )
+    .where(shares.c.token == sa.bindparam("token"))
+    .order_by(share_files.c.position)
+)
+
+
 class SqlShares:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, unit_files: SqlFiles | None = None) -> None:
         self.conn = conn
+        self.files = unit_files or SqlFiles(conn)  # where the files read with a share are kept
 
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
@@ -240,15 +280,20 @@ class SqlShares:
         assert share is not None
         return share
 
-    async def _one(self, condition: Any) -> Share | None:
-        row = (await self.conn.execute(sa.select(shares, _FILE_IDS).where(condition))).one_or_none()
-        return _share(row) if row else None
-
     async def get(self, share_id: int) -> Share | None:
-        return await self._one(shares.c.id == share_id)
+        rows = await self.conn.rows(_SHARE, share_id=share_id)
+        return Share(**{**rows[0], "file_ids": list(rows[0]["file_ids"] or [])}) if rows else None
 
     async def by_token(self, token: str) -> Share | None:
-        return await self._one(shares.c.token == token)
+        """The share, its files read with it: asking this unit of work's files for them costs nothing more."""
+        rows = await self.conn.rows(_SHARE_WITH_FILES, token=token)
+        if not rows:
+            return None
+        linked = [r for r in rows if r["file_id"] is not None]
+        for row in linked:
+            self.files.known[row["file_id"]] = StoredFile(**{c.name: row[f"file_{c.name}"] for c in files.c})
+        columns = {c.name: rows[0][c.name] for c in shares.c}
+        return Share(**columns, file_ids=[r["file_id"] for r in linked])
 
     async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]:
         query = (
@@ -381,7 +426,7 @@ class SqlUnitOfWork:
         self.users = SqlUsers(self._conn)
         self.tokens = SqlTokens(self._conn)
         self.files = SqlFiles(self._conn)
-        self.shares = SqlShares(self._conn)
+        self.shares = SqlShares(self._conn, self.files)
         self.jobs = SqlJobs(self._conn)
         self.uploads = SqlUploads(self._conn)
         return self
