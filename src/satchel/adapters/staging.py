@@ -29,8 +29,14 @@ T = TypeVar("T")
 UPLOADS = "uploads"
 FILE_POINT_EVERY = 16 * 1024 * 1024  # how often a file upload's offset is committed: a kill loses at most this
 WRITE_BLOCK = 1024 * 1024
-S3_MIN_PART = 8 * 1024 * 1024  # above S3's 5 MiB minimum
+MIB = 1024 * 1024
+S3_MIN_PART = 8 * MIB  # above S3's 5 MiB minimum
 S3_MAX_PARTS = 10_000
+
+
+def part_size_for(length: int, smallest: int = S3_MIN_PART) -> int:
+    """The part size, in whole MiB and at least ``smallest``, that fits ``length`` bytes in S3's 10,000 parts."""
+    return max(smallest, -(-length // S3_MAX_PARTS // MIB) * MIB)
 
 
 def _mtime(stat: os.stat_result) -> datetime:
@@ -250,8 +256,7 @@ class S3Staging:
     ) -> dict[str, Any]:
         from satchel.adapters.storage import content_disposition
 
-        # 10,000 parts at most: a part size that fits the whole length, in whole MiB.
-        part_size = max(S3_MIN_PART, -(-length // S3_MAX_PARTS // 2**20) * 2**20)
+        part_size = part_size_for(length)
         created = await self._call(
             self._client.create_multipart_upload, Key=self._key(key),
             ContentType=content_type or "application/octet-stream", ContentDisposition=content_disposition(filename),

@@ -2,6 +2,12 @@
 
 The scheme of ``STORAGE_URL`` alone picks the backend; the object-store library
 speaks all three, so the rest of Satchel never knows which one it has.
+
+Local files are read in large ranged blocks (the fast path on a disk). An object store
+is read in one streamed GET: a read that is cut or stalls (no byte for
+``SATCHEL_STORAGE_TIMEOUT``) is resumed from the offset reached, with a ranged GET that
+only answers if the object is still the same version (its ETag), so a download never
+mixes two versions of an object.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,26 +23,42 @@ from urllib.parse import quote, unquote, urlsplit
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import NotFoundError, PreconditionError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 from satchel.adapters.resilience import Guard
-from satchel.adapters.staging import LocalStaging, MemoryStaging, S3Staging
+from satchel.adapters.staging import LocalStaging, MemoryStaging, S3Staging, part_size_for
 from satchel.ports import ObjectInfo, StoredObject, UploadStaging
+from satchel.runtime.logging import get_logger
 
 if TYPE_CHECKING:
+    from obstore import GetOptions, GetResult
     from obstore.store import ObjectStore as Backend
 
     from satchel.settings import Settings
 
+MIB = 1024 * 1024
 PRESIGN_FOR = timedelta(minutes=5)
 TRANSFER_BACKSTOP = 24 * 3600.0  # seconds: no upload takes a day, a hung store connection might
-READ_BLOCK = 8 * 1024 * 1024  # large range reads: the fast path for local and S3 alike
+READ_BLOCK = 8 * MIB  # large range reads of local files: the fast path on a disk
+STREAM_PIECE = MIB  # what a streamed read hands on at a time: few calls, and little held per download
+READ_AHEAD = 2  # pieces read from the store while earlier ones are being sent: both connections keep moving
+PUT_PIECE = MIB  # request-body chunks are gathered to this before they cross into the object-store library
+S3_PART = 8 * MIB  # S3 multipart parts, at least: fewer requests than the library's 5 MiB
+S3_PARTS_IN_FLIGHT = 32 * MIB  # bytes of parts uploading at once: what bounds an upload's memory
+S3_MAX_PARTS_AT_ONCE = 4
+RESUMES = 3  # attempts in a row, each bringing no byte, after which a cut read gives up
 _PROBE_PREFIX = ".satchel-probe"
+
+log = get_logger(__name__)
 
 
 class _SourceFailed(Exception):
     """The bytes being stored stopped coming (the client left, a limit was reached): not the store's fault."""
+
+
+class ObjectChanged(Exception):
+    """The object was replaced or removed while it was being read: the bytes read so far are of another version."""
 
 
 class ObstoreStorage:
@@ -56,10 +78,12 @@ class ObstoreStorage:
         staging: Callable[[Guard], UploadStaging],
         root: Path | None = None,
         timeout: float = 30.0,
+        parts: tuple[int, int] = (5 * MIB, 4),
     ) -> None:
         self._backend = backend
         self.description = description
         self._root = root  # set for file:// storage: the web server can send such files itself
+        self._part_size, self._parts_at_once = parts  # (bytes, how many at once) of a multipart upload
         self.guard = Guard("storage", timeout=timeout, outage_errors=(OSError, ObstoreError))
         self.staging = staging(self.guard)  # where resumable uploads wait until they are whole
 
@@ -83,20 +107,29 @@ class ObstoreStorage:
         size = 0
         failure: BaseException | None = None
 
-        async def counted() -> AsyncIterator[bytes]:
+        async def pieces() -> AsyncIterator[bytearray]:
             nonlocal size, failure
+            piece = bytearray()
             try:
                 async for chunk in chunks:
                     size += len(chunk)
-                    yield chunk
+                    piece += chunk
+                    if len(piece) >= PUT_PIECE:
+                        yield piece
+                        piece = bytearray()  # a new one: the library may still hold the last
+                if piece:
+                    yield piece
             except BaseException as exc:
                 failure = exc
                 raise
 
         async def put() -> None:
             try:
-                # Parts in flight bound the memory an upload can take: 4 x 5 MiB, whatever the file size.
-                await obstore.put_async(self._backend, key, counted(), attributes=attributes or None, max_concurrency=4)
+                # Parts in flight bound the memory an upload takes, whatever the file size.
+                await obstore.put_async(
+                    self._backend, key, pieces(), attributes=attributes or None,
+                    chunk_size=self._part_size, max_concurrency=self._parts_at_once,
+                )  # fmt: skip
             except Exception as exc:
                 if failure is not None:
                     raise _SourceFailed() from exc  # the client or a limit, not the store: no breaker count
@@ -112,6 +145,10 @@ class ObstoreStorage:
         return StoredObject(key=key, size=size)
 
     async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if self._root is None:
+            async for piece in _read_ahead(self._get_streamed(key, start, end), READ_AHEAD):
+                yield piece
+            return
         if end is None:
             meta = await self.head(key)
             if meta is None:
@@ -123,6 +160,44 @@ class ObstoreStorage:
             block = await obstore.get_range_async(self._backend, key, start=position, end=stop)
             yield bytes(block)
             position = stop
+
+    async def _get_streamed(self, key: str, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
+        """One streamed GET, resumed from the offset reached (same version only) when a read fails."""
+        position, etag, fruitless = start, None, 0
+        while end is None or position < end:
+            result = await self._open_read(key, position, end, etag)
+            etag, end, opened_at = etag or result.meta["e_tag"], result.range[1], position
+            try:
+                async for piece in result.stream(min_chunk_size=STREAM_PIECE):
+                    position += len(piece)
+                    yield bytes(piece)
+            except ObstoreError as exc:  # cut, or no byte within the read timeout
+                fruitless = 0 if position > opened_at else fruitless + 1
+                if etag is None or fruitless > RESUMES:
+                    raise
+                log.warning("storage.read_resumed", key=key, offset=position, error=type(exc).__name__)
+
+    async def _open_read(self, key: str, position: int, end: int | None, etag: str | None) -> GetResult:
+        options: GetOptions = {}
+        if end is not None:
+            options["range"] = (position, end)
+        elif position:
+            options["range"] = {"offset": position}
+        if etag is not None:
+            options["if_match"] = etag
+
+        async def get() -> GetResult | None:
+            try:
+                return await obstore.get_async(self._backend, key, options=options)
+            except (NotFoundError, PreconditionError):
+                return None  # the store answered: no outage
+
+        result = await self.guard.call(get)
+        if result is None:
+            if etag is not None:
+                raise ObjectChanged(key)  # gone or replaced since the first byte was read
+            raise FileNotFoundError(key)
+        return result
 
     async def head(self, key: str) -> StoredObject | None:
         async def head() -> StoredObject | None:
@@ -170,6 +245,36 @@ class ObstoreStorage:
         return url
 
 
+async def _read_ahead(pieces: AsyncGenerator[bytes, None], depth: int) -> AsyncIterator[bytes]:
+    """``pieces``, read up to ``depth`` ahead of the consumer in a task of their own.
+
+    Without it a download is a relay that waits on each side in turn: the store's connection
+    stands still while a piece is sent on, and the client's while the next one is fetched.
+    """
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(depth)
+
+    async def fill() -> None:
+        try:
+            async with contextlib.aclosing(pieces):
+                async for piece in pieces:
+                    await queue.put(piece)
+        except Exception as exc:
+            await queue.put(exc)
+        else:
+            await queue.put(None)
+
+    filler = asyncio.create_task(fill())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        filler.cancel()  # the consumer stopped early (a client went away): stop reading too
+        with contextlib.suppress(asyncio.CancelledError):
+            await filler
+
+
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """RFC 6266: an ASCII fallback name plus the exact UTF-8 name, both safely quoted."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\/%' else "_" for c in filename) or "download"
@@ -201,18 +306,36 @@ def open_storage(settings: Settings) -> ObstoreStorage:
         config["session_token"] = settings.aws_session_token.get_secret_value()
     if settings.aws_endpoint_url:
         config["endpoint"] = settings.aws_endpoint_url
+    # Each part carries its SHA-256 as an S3 checksum, which the store verifies and keeps; a signed payload would
+    # hash every byte a second time for the signature (and a store given no checksum computes one of its own).
+    config["checksum_algorithm"] = "SHA256"
+    config["unsigned_payload"] = "true"
     backend = S3Store(
         url.netloc,
         prefix=url.path.strip("/") or None,
         config=config,  # type: ignore[arg-type]
-        client_options={"allow_http": bool(settings.aws_endpoint_url), "connect_timeout": timedelta(seconds=5)},
+        client_options={
+            "allow_http": bool(settings.aws_endpoint_url),
+            "connect_timeout": timedelta(seconds=5),
+            # A connection is given up when nothing comes back for SATCHEL_STORAGE_TIMEOUT (so each part upload must
+            # end within it), never for how long a transfer that keeps moving takes: a large file may take hours.
+            "read_timeout": timedelta(seconds=timeout),
+            "timeout": timedelta(seconds=TRANSFER_BACKSTOP),
+        },
         # A store that is down is reported within about SATCHEL_STORAGE_TIMEOUT, not after minutes of retries.
         retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=timeout)},
     )
     return ObstoreStorage(
         backend, description=f"s3://{url.netloc}{url.path}", timeout=timeout,
         staging=lambda guard: S3Staging(lambda: _s3_client(settings), url.netloc, url.path, guard),
+        parts=s3_parts(settings.max_upload_bytes),
     )  # fmt: skip
+
+
+def s3_parts(max_object_bytes: int) -> tuple[int, int]:
+    """Part size and parts in flight: the largest object allowed fits in S3's 10,000 parts, in bounded memory."""
+    size = part_size_for(max_object_bytes, S3_PART)
+    return size, max(1, min(S3_MAX_PARTS_AT_ONCE, S3_PARTS_IN_FLIGHT // size))
 
 
 def _s3_client(settings: Settings) -> Any:
