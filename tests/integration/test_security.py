@@ -47,9 +47,7 @@ def test_session_cookie_is_a_random_id_kept_server_side(app: App, redis_url: str
     assert 13 * 24 * 3600 < store.ttl(key) <= 14 * 24 * 3600
     assert app.client.get("/api/me").status_code == 200
     store.delete(key)
-    assert app.client.get("/api/me").status_code == 401, (
-        "the cookie alone signs no one in"
-    )
+    assert app.client.get("/api/me").status_code == 401, "the cookie alone signs no one in"
 
 
 def test_secure_cookie_when_served_over_https(make_app: AppFactory) -> None:
