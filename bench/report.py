@@ -96,9 +96,9 @@ def _startup(r: Results) -> list[str]:
         )
     findings += [
         "",
-        "The first published 1.2 s (`results/startup.md`, written at the first step and not measured since) used the",
-        "second row's method. The image compiles its bytecode at build time, so in production the first row applies;",
-        "the third is a checkout whose sources just changed, or an environment that never keeps `.pyc` files.",
+        "`results/startup.md` is `startup.py` run alone, with the second row's method. The image compiles its bytecode",
+        "at build time, so in production the first row applies; the third is a checkout whose sources just changed, or",
+        "an environment that never keeps `.pyc` files.",
     ]
     return [*startup.table(s, r.runs), "", *findings]
 

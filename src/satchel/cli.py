@@ -1,8 +1,11 @@
-"""``satchel``: every process type and admin command, in the same release and environment (factor XII)."""
+"""``satchel``: every process type and admin command, in the same release and environment (factor XII).
+
+Each command imports what it runs inside its own body: a process type loads only its own stack (the web
+process no Celery, the worker no web framework), and ``satchel --version`` not even the settings.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -12,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from satchel import __version__
-from satchel.settings import ConfigError, Settings, current_release, load_settings
 
 if TYPE_CHECKING:
     from satchel.bootstrap import Services
+    from satchel.settings import Settings
 
 T = TypeVar("T")
 
@@ -38,6 +41,8 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 
 def _valid_settings(process: str) -> Settings:
     """Load and validate the settings, or exit with one line per problem and no traceback."""
+    from satchel.settings import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as exc:
@@ -57,6 +62,8 @@ def _settings(process: str) -> Settings:
 
 def _version(value: bool) -> None:
     if value:
+        from satchel.runtime.release import current_release
+
         typer.echo(f"satchel {__version__} (release {current_release()})")
         raise typer.Exit()
 
@@ -89,6 +96,9 @@ def dev() -> None:
 @app.command()
 def web() -> None:
     """Serve HTTP on 0.0.0.0:$PORT (Gunicorn with Uvicorn workers)."""
+    from satchel.runtime.lifecycle import defer_collection
+
+    defer_collection()  # until the workers fork: see runtime.lifecycle
     settings = _settings("web")
     from satchel.runtime.metrics.directory import multiprocess_dir
 
@@ -105,6 +115,9 @@ def worker(
     relay: Annotated[bool, typer.Option(help="Also relay the outbox and run the expiry sweep.")] = True,
 ) -> None:
     """Run background jobs from BROKER_URL until SIGTERM, which lets running jobs finish."""
+    from satchel.runtime.lifecycle import defer_collection
+
+    defer_collection()  # until the relay and the pool fork: see runtime.lifecycle
     settings = _settings("worker")
     from satchel.runtime.metrics.directory import multiprocess_dir
 
@@ -224,6 +237,8 @@ def purge_expired(
 def _run(work: Callable[[Services], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run one use case against the backing services, then close them: a one-off admin process."""
     settings = settings or _settings("admin")
+    import asyncio
+
     from satchel.bootstrap import open_services
     from satchel.domain.errors import DomainError
 
@@ -324,6 +339,7 @@ def storage_verify(
 @app.command()
 def shell() -> None:
     """A Python prompt with `settings`, `services` and `run(coroutine)`, in this release and environment."""
+    import asyncio
     import code
 
     settings = _settings("admin")

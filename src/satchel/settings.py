@@ -1,4 +1,5 @@
-"""Satchel's configuration: the only module that reads the environment.
+"""Satchel's configuration: the only module that reads the environment (``runtime.release`` reads
+``RELEASE_ID`` alone, with the same fallback, for what must answer without a valid configuration).
 
 Platform-standard variables keep their usual names (``PORT``, ``DATABASE_URL``,
 ``AWS_*``); Satchel's own knobs are prefixed ``SATCHEL_``. Everything is
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +27,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from satchel.runtime.release import RELEASE_VARIABLE, git_release
 
 ENV_FILE = ".env"
 
@@ -100,27 +102,6 @@ def _trusted_proxies(value: str) -> str:
                 f"expected IP addresses or networks (10.0.0.5, 10.0.0.0/8) or *, comma-separated, found {item!r}"
             ) from None
     return value
-
-
-def _git_release() -> str:
-    """The commit this code was checked out at, or ``dev`` outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=2,
-            cwd=Path(__file__).parent,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "dev"
-    return out.stdout.strip() or "dev"
-
-
-def current_release() -> str:
-    """The release id without building (and validating) the whole configuration."""
-    return os.environ.get("RELEASE_ID") or _git_release()
 
 
 class FileVariableError(Exception):
@@ -258,7 +239,7 @@ class Settings(BaseSettings):
         description="signs the CSRF tokens of visitors without a session; same on every process",
     )
     release_id: str = Field(
-        default_factory=_git_release, alias="RELEASE_ID", min_length=1, max_length=64, description="release running"
+        default_factory=git_release, alias=RELEASE_VARIABLE, min_length=1, max_length=64, description="release running"
     )
 
     instance: str | None = Field(

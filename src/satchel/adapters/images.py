@@ -1,4 +1,8 @@
-"""Thumbnails with Pillow, guarded against decompression bombs, off the event loop."""
+"""Thumbnails with Pillow, guarded against decompression bombs, off the event loop.
+
+Pillow is imported on the first thumbnail, not with this module: only the worker's media jobs make
+thumbnails, and every other process builds this adapter without ever using it.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import asyncio
 import io
 import warnings
 
-from PIL import Image
-
 MAX_PIXELS = 40_000_000  # a 40-megapixel ceiling: bigger images are refused before they are decoded
 SIZE = (320, 320)
 
 
 def _thumbnail(data: bytes) -> bytes | None:
+    from PIL import Image
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

@@ -9,6 +9,11 @@ Hostile input is answered at the door: a request head above ``SATCHEL_MAX_HEADER
 gets 431 before the parser holds it, and ``X-Forwarded-*`` is believed only from the
 proxies ``FORWARDED_ALLOW_IPS`` names (none by default).
 
+The arbiter loads the application once, before it forks the workers (``preload_app``): each worker
+starts with the code in place and only runs the lifespan, which opens its own database and Redis pools,
+so no connection is ever shared across a fork. A SIGHUP replaces the workers (new processes, new pools)
+with the same code: a new release is a new process, started by the platform (factor V).
+
 With ``SATCHEL_METRICS_PORT`` the arbiter serves ``/metrics`` on that port for every worker at once (they
 write their samples to one directory, see ``runtime.metrics``), so a scrape never depends on which
 worker it reaches, and a worker that dies takes none of its counts with it.
@@ -134,6 +139,7 @@ class SatchelWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "auto",
         "http": "auto",
+        "ws": "none",  # no WebSocket route: nothing of a WebSocket implementation to import
         "access_log": False,
         "server_header": False,
         "date_header": True,
@@ -221,9 +227,10 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             # Explicit, so Gunicorn's own default (127.0.0.1, or the variable read behind our back) never applies.
             "forwarded_allow_ips": s.forwarded_allow_ips,
             "control_socket_disable": True,
+            "preload_app": True,
             # heartbeat files in memory, so a read-only or slow disk never stalls a worker
             "worker_tmp_dir": str(SHM) if SHM.is_dir() else None,
-            "when_ready": hooks.when_ready,
+            "when_ready": _when_ready(hooks),
             "post_fork": hooks.post_fork,
             "child_exit": hooks.child_exit,
         }
@@ -232,9 +239,30 @@ class WebServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
+        """The application, in the arbiter (``preload_app``): the workers fork with it loaded."""
         from satchel.web.app import create_app
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        _load_what_workers_import()
+        return app
+
+
+def _load_what_workers_import() -> None:
+    """What a Uvicorn worker imports as it starts (its event loop, the lifespan), once here instead of in each."""
+    from uvicorn.config import LIFESPAN, LOOP_FACTORIES
+    from uvicorn.importer import import_from_string
+
+    import_from_string(LIFESPAN["auto"])
+    if loop_factory := LOOP_FACTORIES.get(SatchelWorker.CONFIG_KWARGS["loop"]):
+        import_from_string(loop_factory)()
+
+
+def _when_ready(metrics: MetricsHooks) -> Any:
+    def when_ready(arbiter: Any) -> None:
+        metrics.when_ready(arbiter)
+        lifecycle.share_with_forks()  # the workers fork next
+
+    return when_ready
 
 
 def serve(settings: Settings) -> None:

@@ -22,11 +22,13 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.apps import worker as celery_worker_app
+from celery.utils.nodenames import default_nodename, host_format
 from celery.worker import state as worker_state
 from kombu import Queue
 
 from satchel.adapters.jobs import QUEUES
 from satchel.adapters.redis import tls_options
+from satchel.runtime import lifecycle
 from satchel.runtime.logging import configure_logging, get_logger
 from satchel.runtime.metrics import directory
 from satchel.settings import Settings
@@ -119,13 +121,8 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
     _enforce_grace(settings.worker_grace)
     relay_process = None
     stopping = threading.Event()
-    if relay:  # a separate, spawned process: nothing of it is forked into Celery's pool
-        from satchel.worker.relay import relay_main
-
-        relay_process = multiprocessing.get_context("spawn").Process(
-            target=relay_main, args=(os.getpid(),), name="satchel-relay", daemon=True
-        )
-        relay_process.start()
+    if relay:
+        relay_process = _fork_relay(metrics)
         _watch_relay(relay_process, stopping)
 
     @signals.setup_logging.connect(weak=False)
@@ -145,6 +142,25 @@ def run_worker(settings: Settings, *, queues: list[str], concurrency: int, relay
         if metrics is not None:
             metrics.shutdown()
             metrics.server_close()
+
+
+def _fork_relay(metrics: Any) -> BaseProcess:
+    """The relay, forked from this process: it starts with everything already imported, where a spawned one
+    would load the whole stack again beside the worker starting up. Its connections, event loop and Celery
+    client are made in the child only, so nothing of it is forked into Celery's pool."""
+    from satchel.worker.relay import relay_main
+
+    parent = os.getpid()
+
+    def run() -> None:
+        if metrics is not None:
+            metrics.socket.close()  # the child's copy only: this process keeps serving
+        relay_main(parent)
+
+    lifecycle.share_with_forks()
+    process = multiprocessing.get_context("fork").Process(target=run, name="satchel-relay", daemon=True)
+    process.start()
+    return process
 
 
 def _serve_metrics(settings: Settings) -> Any:
@@ -167,23 +183,20 @@ def _serve_metrics(settings: Settings) -> Any:
 
 
 def _start(app: Celery, settings: Settings, queues: list[str], concurrency: int) -> int:
-    """Run Celery's worker until it stops; returns its exit code, which Celery's entry point drops."""
-    workers: list[Any] = []
+    """Run Celery's worker until it stops; returns its exit code.
 
-    @signals.worker_init.connect(weak=False)
-    def _keep(sender: Any, **_: Any) -> None:
-        workers.append(sender)
-
-    app.worker_main(
-        [
-            "--quiet",  # no banner: stdout carries JSON events only
-            "worker",
-            f"--queues={','.join(queues)}",
-            f"--concurrency={concurrency}",
-            f"--loglevel={settings.log_level}",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname=satchel-worker@%h",
-        ]
+    Built directly rather than through Celery's command line, whose parser and subcommands would be
+    imported only to arrive at these same arguments.
+    """
+    worker = app.Worker(
+        hostname=host_format(default_nodename("satchel-worker@%h")),
+        queues=queues,
+        concurrency=concurrency,
+        loglevel=settings.log_level,
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,  # no banner: stdout carries JSON events only
     )
-    return int(workers[-1].exitcode or 0) if workers else 0
+    lifecycle.share_with_forks()  # the pool's processes fork from here
+    worker.start()
+    return int(worker.exitcode or 0)

@@ -164,7 +164,11 @@ class Relay:
 
 
 def relay_main(parent_pid: int) -> None:
-    """Entry point of the relay process that `satchel worker` spawns beside Celery."""
+    """Entry point of the relay process that `satchel worker` forks beside Celery.
+
+    Everything the relay holds (settings, logging, connections, its event loop and Celery client) is made
+    here, in the child: nothing of the parent's is reused but the imported code.
+    """
     import signal
 
     settings = load_settings()
