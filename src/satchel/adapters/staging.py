@@ -23,6 +23,7 @@ import obstore
 from obstore.store import MemoryStore
 
 from satchel.adapters.resilience import Guard
+from satchel.domain.clock import utcnow
 from satchel.ports import Leftover, StagedPoint
 
 T = TypeVar("T")
@@ -187,7 +188,7 @@ class MemoryStaging:
     async def begin(
         self, upload_id: str, key: str, *, length: int, content_type: str | None, filename: str
     ) -> dict[str, Any]:
-        self._staged[upload_id] = (bytearray(), datetime.now(UTC))
+        self._staged[upload_id] = (bytearray(), utcnow())
         return {}
 
     async def write(

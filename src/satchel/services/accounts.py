@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from satchel.domain.accounts import (
     ApiToken,
@@ -18,6 +18,7 @@ from satchel.domain.accounts import (
     check_password_strength,
     normalize_email,
 )
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
 
@@ -31,10 +32,6 @@ log = logging.getLogger("satchel.accounts")
 def hash_token(token: str) -> str:
     """API tokens carry 256 random bits, so a fast hash is as safe as a slow one and costs nothing."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

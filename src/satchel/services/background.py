@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from satchel.domain import notifications
+from satchel.domain.clock import Clock, utcnow
 from satchel.domain.errors import InvalidInput
 from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile
 from satchel.domain.notifications import Notice
@@ -28,6 +28,7 @@ class Background:
         scanner: Scanner | None,
         thumbnailer: Thumbnailer,
         base_url: str,
+        clock: Clock = utcnow,
     ) -> None:
         self._uow = uow
         self._store = store
@@ -35,6 +36,7 @@ class Background:
         self._scanner = scanner
         self._thumbnailer = thumbnailer
         self._base_url = base_url.rstrip("/")
+        self._clock = clock
 
     async def _file(self, file_id: str) -> StoredFile | None:
         async with self._uow() as uow:
@@ -107,7 +109,7 @@ class Background:
                     return None
                 return notifications.quarantined(owner.email, file.name, payload["signature"])
             share = await uow.shares.get(int(payload["share_id"]))
-            if share is None or (kind == "share_invitation" and share.status(datetime.now(UTC)) != "active"):
+            if share is None or (kind == "share_invitation" and share.status(self._clock()) != "active"):
                 return None  # gone, or ended before we could tell anyone about it
             owner = await uow.users.get(share.owner_id)
             names = [f.name for f in await uow.files.get_many(share.file_ids)]

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from satchel.domain.clock import utcnow
 from satchel.ports import ObjectStore, UnitOfWork, UnitOfWorkFactory
-from satchel.services.accounts import utcnow
 from satchel.services.uploads import Uploads
 
 BATCH = 200

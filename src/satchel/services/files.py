@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import QuotaExceeded, User
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
 from satchel.ports import ObjectStore, RateLimiter, UnitOfWork, UnitOfWorkFactory
-from satchel.services.accounts import utcnow
 
 log = logging.getLogger("satchel.files")
 UPLOADS_PER_MINUTE = 120

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import User
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.files import StoredFile, is_file_id
 from satchel.domain.sharing import (
@@ -19,7 +20,6 @@ from satchel.domain.sharing import (
     share_lifetime,
 )
 from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
-from satchel.services.accounts import utcnow
 
 PASSWORD_ATTEMPTS = (5, 60)  # per share and client, per minute
 MAX_FILES_PER_SHARE = 100

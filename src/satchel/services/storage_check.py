@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from satchel.domain.clock import utcnow
 from satchel.ports import ObjectInfo, ObjectStore, UnitOfWorkFactory, UploadStaging
-from satchel.services.accounts import utcnow
 
 PREFIXES = ("files/", "thumbnails/")
 # An upload stores its bytes a moment before its row, and a write in progress has staged bytes:

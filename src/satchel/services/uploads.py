@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from satchel.domain.accounts import User
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError
 from satchel.domain.files import StoredFile
 from satchel.domain.uploads import (
@@ -31,7 +32,6 @@ from satchel.domain.uploads import (
     UploadOverrun,
 )
 from satchel.ports import StagedPoint, UnitOfWork, UnitOfWorkFactory, UploadLocks, UploadStaging
-from satchel.services.accounts import utcnow
 from satchel.services.files import Files, content_type_for, storage_key
 
 log = logging.getLogger("satchel.uploads")

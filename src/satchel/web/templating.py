@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from satchel import __version__
+from satchel.domain.clock import utcnow
 from satchel.web.sessions import session_of
 
 HERE = Path(__file__).parent
@@ -37,7 +38,7 @@ def relative(moment: datetime | None) -> str:
     """'in 3 days', '2 hours ago': how long until or since a moment, roughly."""
     if moment is None:
         return "—"
-    seconds = (moment - datetime.now(UTC)).total_seconds()
+    seconds = (moment - utcnow()).total_seconds()
     future, seconds = seconds >= 0, abs(seconds)
     for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= length:

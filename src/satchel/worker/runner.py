@@ -14,7 +14,7 @@ import os
 import random
 import time
 import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from satchel.adapters.db.engine import lock_key
 from satchel.adapters.db.schema import jobs
 from satchel.bootstrap import Services
+from satchel.domain.clock import utcnow
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics.instruments import record_job
 from satchel.services.background import Handler, handlers
@@ -44,7 +45,7 @@ async def ping(services: Services, job_id: str, payload: dict[str, Any]) -> str:
     await asyncio.sleep(float(payload.get("delay", 0)))
     marker = json.dumps({
         "job_id": job_id, "release": services.settings.release_id, "pid": os.getpid(),
-        "finished_at": datetime.now(UTC).isoformat(),
+        "finished_at": utcnow().isoformat(),
     })  # fmt: skip
     key = PING_KEY.format(job_id=job_id)
     if await services.redis.client.set(key, marker, nx=True, ex=3600):
@@ -61,7 +62,7 @@ async def _claim(conn: AsyncConnection, job_id: str) -> Any:
     row = (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update())).one_or_none()
     if row is None or row.status not in RUNNABLE:
         return None
-    now = datetime.now(UTC)
+    now = utcnow()
     if row.status == "pending" and row.available_at > now:
         return None  # a stale delivery of a job waiting out its backoff
     await conn.execute(
@@ -104,7 +105,7 @@ async def _run_locked(services: Services, job_id: str) -> str:
         return status
     took = time.perf_counter() - began
     async with engine.begin() as conn:
-        done = {"status": "done", "finished_at": datetime.now(UTC), "last_error": None}
+        done = {"status": "done", "finished_at": utcnow(), "last_error": None}
         await conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**done))
     record_job(row.queue, row.kind, "done", took)
     log.info("job.finished", job_id=job_id, kind=row.kind, outcome=outcome)
@@ -113,7 +114,7 @@ async def _run_locked(services: Services, job_id: str) -> str:
 
 async def _failed(services: Services, row: Any, attempt: int, exc: Exception) -> str:
     error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-    now = datetime.now(UTC)
+    now = utcnow()
     if attempt >= row.max_attempts:
         values: dict[str, Any] = {"status": "failed", "finished_at": now, "last_error": error}
         log.error("job.failed", job_id=row.id, kind=row.kind, attempt=attempt, error=error)

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from satchel.bootstrap import Services
 from satchel.domain.accounts import User
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import MAX_DOWNLOADS
 from satchel.runtime.logging import get_logger
-from satchel.services.accounts import utcnow
 from satchel.web.api.multipart import MultipartBody
 from satchel.web.api.schemas import (
     LINK_HOURS,

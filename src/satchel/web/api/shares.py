@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from satchel.services.accounts import utcnow
+from satchel.domain.clock import utcnow
 from satchel.web.api.schemas import Page, ShareIn, ShareOut
 from satchel.web.openapi import SIGNED_IN, problems
 from satchel.web.params import Offset, RowId
