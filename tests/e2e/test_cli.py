@@ -365,3 +365,31 @@ def test_storage_verify_reports_progress_as_json_and_deep_finds_bytes_that_chang
     code, events = verify("--deep")
     [verified] = [e for e in events if e["event"] == "storage.verified"]
     assert code == 1 and verified["mismatched"] == [file_id]
+
+
+def test_without_release_id_the_release_is_the_git_commit_and_dev_outside_a_checkout(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Factor I: every deploy of one codebase says which commit it runs, even when nobody set RELEASE_ID."""
+    import shutil
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in base_env.items() if k != "RELEASE_ID"}
+    root = Path(__file__).resolve().parents[2]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    version = run_satchel("--version", env=env)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"satchel 0.1.0 (release {commit})"
+
+    shutil.copytree(root / "src" / "satchel", tmp_path / "satchel")  # the same code, outside any checkout
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", "from satchel.runtime.release import current_release; print(current_release())"],
+        env={**env, "PYTHONPATH": str(tmp_path), "GIT_CEILING_DIRECTORIES": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert elsewhere.stdout.strip() == "dev", elsewhere.stderr
