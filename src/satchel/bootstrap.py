@@ -11,14 +11,15 @@ from datetime import timedelta
 
 from satchel.adapters.clamav import ClamdScanner
 from satchel.adapters.db.engine import Database
-from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.adapters.db.jobs import SqlJobQueue, SqlOutboxCensus, SqlSweepLedger
+from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.adapters.db.uploads import AdvisoryUploadLocks
 from satchel.adapters.images import PillowThumbnailer
 from satchel.adapters.mail import open_mailer
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
-from satchel.ports import Mailer, Probe, UnitOfWorkFactory
+from satchel.ports import JobQueue, Mailer, OutboxCensus, Probe, SweepLedger, UnitOfWorkFactory
 from satchel.services.accounts import Accounts
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
@@ -49,6 +50,8 @@ class Services:
     jobs: JobsAdmin = field(init=False)
     storage_check: StorageCheck = field(init=False)
     background: Background = field(init=False)
+    job_queue: JobQueue = field(init=False)  # the worker's side of the outbox
+    sweeps: SweepLedger = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -69,22 +72,35 @@ class Services:
         self.uow = uow
         self._upload_locks = AdvisoryUploadLocks(s.database_url, self.database.guard)
         self.uploads = Uploads(
-            uow, self.storage.staging, self._upload_locks, self.files,
-            max_upload_bytes=s.max_upload_bytes, expire_after=timedelta(hours=s.upload_expiry_hours),
-        )  # fmt: skip
+            uow,
+            self.storage.staging,
+            self._upload_locks,
+            self.files,
+            max_upload_bytes=s.max_upload_bytes,
+            expire_after=timedelta(hours=s.upload_expiry_hours),
+        )
         self.sharing = Sharing(
-            uow, passwords, limiter, max_days=s.share_max_days, default_days=s.share_default_days,
+            uow,
+            passwords,
+            limiter,
+            max_days=s.share_max_days,
+            default_days=s.share_default_days,
             scan_required=s.scan_required,
-        )  # fmt: skip
+        )
         self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)
         self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
         self.background = Background(
-            uow, self.storage, self.mailer,
+            uow,
+            self.storage,
+            self.mailer,
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
             thumbnailer=PillowThumbnailer(),
             base_url=s.public_url or f"http://localhost:{s.port}",
-        )  # fmt: skip
+        )
+
+        self.job_queue = SqlJobQueue(self.database.engine, s.database_url)
+        self.sweeps = SqlSweepLedger(self.database.engine)
 
     @property
     def probes(self) -> list[Probe]:
@@ -109,3 +125,8 @@ def open_services(settings: Settings, *, pooled: bool = True) -> Services:
         storage=open_storage(settings),
         mailer=open_mailer(settings.email_url),
     )
+
+
+def open_outbox_census(database_url: str, timeout: float) -> OutboxCensus:
+    """The outbox's numbers for a metrics scrape, each count answered within ``timeout`` seconds or not at all."""
+    return SqlOutboxCensus(database_url, timeout)

@@ -6,15 +6,16 @@ adapter stands behind each one, from the URL in the settings (factor IV).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
+from satchel.domain.jobs import Job
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
 
@@ -147,8 +148,8 @@ class Mailer(Protocol):
 
 
 class JobPublisher(Protocol):
-    def publish(self, task: str, *, queue: str, job_id: str, kwargs: dict[str, object]) -> None:
-        """Hand a job to the broker for the worker tier."""
+    def publish(self, job_id: str, *, queue: str) -> None:
+        """Hand the outbox's job to the broker, on ``queue``, for the worker tier; raise if it was not taken."""
 
 
 # --- Persistence: repositories behind one unit of work -------------------------------------------
@@ -180,11 +181,35 @@ class TokenRepository(Protocol):
     async def touch(self, token_id: int, now: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class FileOrder:
+    """One order a listing of files can come in: by a ``StoredFile`` field, ties broken by id."""
+
+    field: str
+    descending: bool = False
+
+
+# Every sort a file listing takes, by the name clients give it, in the order they are offered: the API's
+# parameter type and the page's choices are this one list.
+FileSort = Literal["-created", "created", "name", "-name", "size", "-size"]
+FILE_SORTS: dict[FileSort, FileOrder] = {
+    "-created": FileOrder("created_at", descending=True),
+    "created": FileOrder("created_at"),
+    "name": FileOrder("name"),
+    "-name": FileOrder("name", descending=True),
+    "size": FileOrder("size"),
+    "-size": FileOrder("size", descending=True),
+}
+assert tuple(FILE_SORTS) == get_args(FileSort), "every sort has an order, in the order offered"
+
+
 class FileRepository(Protocol):
     async def add(self, file: StoredFile) -> None: ...
     async def get(self, file_id: str) -> StoredFile | None: ...
     async def get_many(self, file_ids: list[str]) -> list[StoredFile]: ...
-    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]: ...
+    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
+        """A page of the owner's files in the order ``FILE_SORTS[sort]``, and how many they own in all."""
+
     async def rename(self, file_id: str, name: str) -> None: ...
     async def delete(self, file_id: str) -> None: ...
     async def set_scan_status(self, file_id: str, status: str) -> None: ...
@@ -197,9 +222,18 @@ class FileRepository(Protocol):
 
 class ShareRepository(Protocol):
     async def add(
-        self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
-        password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
-    ) -> Share: ...  # fmt: skip
+        self,
+        *,
+        token: str,
+        owner_id: int,
+        file_ids: list[str],
+        expires_at: datetime,
+        max_downloads: int | None,
+        password_hash: str | None,
+        note: str | None,
+        now: datetime,
+        delete_files_when_done: bool = False,
+    ) -> Share: ...
     async def get(self, share_id: int) -> Share | None: ...
     async def by_token(self, token: str) -> Share | None: ...
     async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]: ...
@@ -213,26 +247,8 @@ class ShareRepository(Protocol):
         """Shares that can no longer be used: expired, revoked or out of downloads."""
 
     async def delete(self, share_id: int) -> None: ...
-    async def open_shares_of(self, file_id: str, now: datetime) -> int: ...
-
-
-@dataclass
-class Job:
-    """A unit of background work, recorded in the outbox with the change that caused it."""
-
-    id: str
-    kind: str
-    queue: str
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    max_attempts: int
-    available_at: datetime
-    published_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    last_error: str | None
-    created_at: datetime
+    async def open_shares_of(self, file_id: str, now: datetime) -> int:
+        """How many shares of the file are still open (``domain.sharing.OPEN_WHILE``)."""
 
 
 class JobRepository(Protocol):
@@ -241,7 +257,72 @@ class JobRepository(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
     async def recent(self, *, status: str | None, limit: int) -> list[Job]: ...
-    async def retry(self, job_id: str) -> bool: ...
+    async def retry(self, job_id: str) -> bool:
+        """Put a parked (failed) job back in the outbox with fresh attempts; False when there is none."""
+
+
+class DueJobs(Protocol):
+    """A batch of jobs the relay took to publish; no other relay sees them until the batch ends."""
+
+    jobs: list[Job]
+
+    async def published(self, job_ids: list[str]) -> None:
+        """Record that these jobs of the batch were handed to the broker."""
+
+
+class JobQueue(Protocol):
+    """The worker's side of the outbox: jobs taken from it, run, and their outcome recorded.
+
+    While a worker runs a job it holds the job (``hold``). That hold is the job's heartbeat: it ends with
+    the worker however the worker ends, so a job marked running that nobody holds has lost its worker.
+    Each method is one short transaction of its own, apart from any unit of work.
+    """
+
+    def hold(self, job_id: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the job while the block runs: True, or False at once when another worker holds it."""
+
+    async def claim(self, job_id: str, now: datetime) -> Job | None:
+        """Mark the job running and count the attempt, if it ``may_start``; the job as claimed, or None."""
+
+    async def finish(self, job_id: str, now: datetime) -> None:
+        """The job is done."""
+
+    async def retry_later(self, job_id: str, at: datetime, error: str) -> None:
+        """The attempt failed: back to pending, due again ``at``."""
+
+    async def park(self, job_id: str, now: datetime, error: str) -> None:
+        """The last attempt failed: failed for good, until an operator retries it."""
+
+    def due(self, *, limit: int, republish_after: timedelta) -> AbstractAsyncContextManager[DueJobs]:
+        """Pending jobs that are due, and published ones no worker started within ``republish_after``,
+        oldest first."""
+
+    async def recover_orphans(self) -> int:
+        """Hand running jobs that nobody holds back to pending; how many were."""
+
+    def wakeups(self) -> AbstractAsyncContextManager[Callable[[float], Awaitable[None]]]:
+        """A wait that returns when a job was added (or after the given seconds), for as long as the block runs.
+
+        Raises ``ServiceUnavailable`` when the database cannot be listened to.
+        """
+
+
+@dataclass(frozen=True)
+class QueueBacklog:
+    """One queue's outbox: due jobs not yet handed to the broker, and handed ones no worker started."""
+
+    due: int
+    waiting: int
+
+
+class OutboxCensus(Protocol):
+    def count(self) -> dict[str, QueueBacklog]:
+        """The outbox by queue, now (blocking; queues without unfinished jobs are left out)."""
+
+
+class SweepLedger(Protocol):
+    async def sweep_once(self, slot: int, worker: str, sweep: Callable[[], Awaitable[dict[str, Any]]]) -> bool:
+        """Run ``sweep`` if no worker has swept ``slot`` yet nor is sweeping now, and record what it purged."""
 
 
 class UploadRepository(Protocol):

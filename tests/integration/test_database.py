@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from satchel.adapters.db.engine import Database, sync_engine
 from satchel.adapters.db.migrate import current_revision, head_revision, migrate
-from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.errors import InvalidInput
 from satchel.ports import ServiceUnavailable
 from satchel.runtime.embedded import EmbeddedPostgres

@@ -12,10 +12,13 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from satchel.adapters.db import repositories
+from satchel.adapters.db import accounts, sharing
+from satchel.adapters.db import files as file_rows
 from satchel.adapters.db.engine import Connection, Database
+from satchel.adapters.db.files import SqlFiles
 from satchel.adapters.db.queries import Query, Row
-from satchel.adapters.db.repositories import SqlFiles, SqlShares, SqlUnitOfWork
+from satchel.adapters.db.sharing import SqlShares
+from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.runtime.logging import configure_logging, get_logger, log_request
 
 from support.app import App, AppFactory
@@ -114,18 +117,18 @@ def test_precompiled_reads_return_what_sqlalchemy_returns(app: App) -> None:
     uploaded = app.upload(owner, "notes.txt", b"hello")
     share_id, token = uploaded["share"]["id"], uploaded["share"]["token"]
     parameters: list[tuple[Query, dict[str, Any]]] = [
-        (repositories._USER, {"user_id": owner.id}),
-        (repositories._FILES, {"ids": [uploaded["file"]["id"]]}),
-        (repositories._SHARE, {"share_id": share_id}),
-        (repositories._SHARE_WITH_FILES, {"token": token}),
-        *[(query, {"owner_id": owner.id, "limit": 10, "offset": 0}) for query in repositories._PAGES.values()],
+        (accounts._USER, {"user_id": owner.id}),
+        (file_rows._FILES, {"ids": [uploaded["file"]["id"]]}),
+        (sharing._SHARE, {"share_id": share_id}),
+        (sharing._SHARE_WITH_FILES, {"token": token}),
+        *[(query, {"owner_id": owner.id, "limit": 10, "offset": 0}) for query in file_rows._PAGES.values()],
     ]
 
     async def both_ways() -> None:
         async with app.services.database.engine.connect() as conn:
             by_owner = sa.text("SELECT token_hash FROM api_tokens WHERE user_id = :u")
             stored_hash = await conn.scalar(by_owner, {"u": owner.id})
-            parameters.append((repositories._TOKEN_OWNER, {"token_hash": stored_hash}))
+            parameters.append((accounts._TOKEN_OWNER, {"token_hash": stored_hash}))
             for query, values in parameters:
                 expected = [dict(row._mapping) for row in await conn.execute(query.statement, values)]
                 assert expected, "each query finds something here"

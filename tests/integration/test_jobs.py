@@ -26,10 +26,12 @@ import sqlalchemy as sa
 from PIL import Image
 
 from satchel.adapters.db.engine import lock_key
-from satchel.adapters.db.repositories import SqlJobs
+from satchel.adapters.db.jobs import SqlJobs
 from satchel.adapters.db.schema import files, jobs, shares, sweeps, users
+from satchel.adapters.jobs import CeleryJobPublisher
 from satchel.bootstrap import open_services
 from satchel.domain.errors import NotFound
+from satchel.domain.jobs import Job
 from satchel.runtime.embedded import free_port
 from satchel.worker.relay import Relay
 from satchel.worker.runner import run_job
@@ -164,7 +166,8 @@ class RecordingBroker:
 
 
 def relay_of(app: App, broker: RecordingBroker | None = None) -> Relay:
-    return Relay(app.services.settings, app.services, broker or RecordingBroker())  # type: ignore[arg-type]
+    """A relay publishing through the real Celery publisher, to a broker that records what it was sent."""
+    return Relay(app.services.settings, app.services, CeleryJobPublisher(broker or RecordingBroker()))
 
 
 class ClosingClamd:
@@ -203,6 +206,32 @@ def closing_clamd() -> Iterator[ClosingClamd]:
     server = ClosingClamd()
     yield server
     server.close()
+
+
+# --- the rules a job lives by ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "due", "may_start"),
+    [
+        ("pending", True, True),
+        ("pending", False, False),  # waiting out its backoff: a stale delivery
+        ("published", True, True),
+        ("published", False, True),  # published is due already: the wait ended when it was published
+        ("running", True, True),  # a worker died holding it: whoever holds it now may run it again
+        ("done", True, False),
+        ("failed", True, False),  # parked until an operator retries it
+    ],
+)
+def test_a_delivery_may_start_a_job_only_while_it_is_runnable_and_due(status: str, due: bool, may_start: bool) -> None:
+    now = datetime.now(UTC)
+    available_at = now if due else now + timedelta(seconds=30)
+    job = Job(
+        id="j", kind="ping", queue="default", payload={}, status=status, attempts=1, max_attempts=5,
+        available_at=available_at, published_at=None, started_at=None, finished_at=None, last_error=None,
+        created_at=now,
+    )  # fmt: skip
+    assert job.may_start(now) is may_start
 
 
 # --- mail -----------------------------------------------------------------------------------------

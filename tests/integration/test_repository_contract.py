@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from satchel.adapters.db.engine import Database
-from satchel.adapters.db.repositories import SqlUnitOfWork
+from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.files import CLEAN, StoredFile
 from satchel.domain.sharing import Share
 from satchel.ports import UnitOfWorkFactory
@@ -318,6 +318,48 @@ def test_ended_shares_are_the_expired_revoked_and_used_up_ones_in_id_order(check
             later = NOW + timedelta(days=2)  # everything has expired by then
             assert open_.id in [s.id for s in await uow.shares.ended(later, limit=10)]
             assert await uow.shares.open_shares_of(file.id, later) == 0
+
+    check(spec)
+
+
+def test_the_database_and_the_domain_agree_on_which_shares_are_open_in_every_state(
+    check: Callable[[Spec], None],
+) -> None:
+    """The rule lives once, in ``domain.sharing.OPEN_WHILE``; the SQL condition is rendered from it. Every state a
+    share can be in, each edge included, is asked of both: ``Share.is_open`` on the share read back, and the
+    repository's ``open_shares_of``, ``ended`` and ``take_download`` (in that order: the last one counts)."""
+
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        states: dict[str, dict[str, Any]] = {
+            "active": {"max_downloads": 5},
+            "no limit": {"max_downloads": None},
+            "one download left": {"max_downloads": 1},
+            "expired": {"expires_at": NOW - timedelta(seconds=1)},
+            "expiring this instant": {"expires_at": NOW},
+            "revoked": {},
+            "used up": {"max_downloads": 1},
+            "revoked and expired": {"expires_at": NOW - timedelta(days=1)},
+        }
+        made = {}
+        for state, terms in states.items():
+            file = await add_file(subject, owner)
+            made[state] = (file.id, await add_share(subject, owner, [file.id], **terms))
+        async with subject.uow() as uow:
+            for state in ("revoked", "revoked and expired"):
+                await uow.shares.revoke(made[state][1].id, NOW)
+            await uow.shares.take_download(made["used up"][1].id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            ended = {s.id for s in await uow.shares.ended(NOW, limit=100)}
+            for state, (file_id, created) in made.items():
+                share = await uow.shares.get(created.id)
+                assert share is not None
+                domain = share.is_open(NOW)
+                assert domain == (state in ("active", "no limit", "one download left")), state
+                assert await uow.shares.open_shares_of(file_id, NOW) == int(domain), state
+                assert (share.id not in ended) == domain, state
+                assert (await uow.shares.take_download(share.id, NOW) is not None) == domain, state
 
     check(spec)
 

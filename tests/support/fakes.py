@@ -4,6 +4,10 @@ The repositories mimic what the SQL ones promise: every read returns a copy (so 
 what it read changes nothing until it writes), the conditional updates (``reserve_bytes``,
 ``take_download``) only apply when their condition holds, and a unit of work that is not committed
 leaves no trace. State lives in a ``FakeDatabase`` that all units of work made from it share.
+
+``ports.JobQueue`` and ``ports.SweepLedger`` have no fake: only the worker tier uses them, and what they
+promise is PostgreSQL's own (an advisory lock that ends with its session, ``SKIP LOCKED``, a notify heard
+only on commit), so they are specified on the database itself, in tests/integration/test_jobs.py.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any, TypeVar
 
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
+from satchel.domain.jobs import FAILED, PENDING, Job
 from satchel.domain.sharing import Share
-from satchel.ports import Job, StoredObject
+from satchel.ports import FILE_SORTS, StoredObject
 
 T = TypeVar("T")
 
@@ -217,13 +222,6 @@ class FakeTokens:
             token.last_used_at = now
 
 
-_FILE_SORTS: dict[str, Callable[[StoredFile], Any]] = {
-    "created": lambda f: f.created_at,
-    "name": lambda f: f.name,
-    "size": lambda f: f.size,
-}
-
-
 class FakeFiles:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -240,9 +238,9 @@ class FakeFiles:
         return [_copy(self._t.files[i]) for i in file_ids if i in self._t.files]
 
     async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
-        key = _FILE_SORTS[sort.removeprefix("-")]  # an unknown sort is a KeyError, as in the SQL repository
+        order = FILE_SORTS[sort]  # an unknown sort is a KeyError, as in the SQL repository
         owned = sorted((f for f in self._t.files.values() if f.owner_id == owner_id), key=lambda f: f.id)
-        owned.sort(key=key, reverse=sort.startswith("-"))  # stable: ties stay in id order, as in SQL
+        owned.sort(key=lambda f: getattr(f, order.field), reverse=order.descending)  # stable: ties in id order
         return [_copy(f) for f in owned[offset : offset + limit]], len(owned)
 
     async def rename(self, file_id: str, name: str) -> None:
@@ -309,20 +307,20 @@ class FakeShares:
 
     async def take_download(self, share_id: int, now: datetime) -> int | None:
         share = self._t.shares.get(share_id)
-        if share is None or share.status(now) != "active":
+        if share is None or not share.is_open(now):
             return None
         share.download_count += 1
         return share.download_count
 
     async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
-        ended = [s for s in self._t.shares.values() if s.status(now) != "active" and s.id > after_id]
+        ended = [s for s in self._t.shares.values() if not s.is_open(now) and s.id > after_id]
         return [_copy(s) for s in sorted(ended, key=lambda s: s.id)[:limit]]
 
     async def delete(self, share_id: int) -> None:
         self._t.shares.pop(share_id, None)
 
     async def open_shares_of(self, file_id: str, now: datetime) -> int:
-        return sum(1 for s in self._t.shares.values() if file_id in s.file_ids and s.status(now) == "active")
+        return sum(1 for s in self._t.shares.values() if file_id in s.file_ids and s.is_open(now))
 
 
 class FakeJobs:
@@ -335,7 +333,7 @@ class FakeJobs:
     async def add(self, kind: str, payload: dict[str, Any], *, queue: str, max_attempts: int = 5) -> str:
         now = self._clock()
         job = Job(
-            id=f"job-{self._t.next_id()}", kind=kind, queue=queue, payload=_copy(payload), status="pending",
+            id=f"job-{self._t.next_id()}", kind=kind, queue=queue, payload=_copy(payload), status=PENDING,
             attempts=0, max_attempts=max_attempts, available_at=now, published_at=None, started_at=None,
             finished_at=None, last_error=None, created_at=now,
         )  # fmt: skip
@@ -351,9 +349,10 @@ class FakeJobs:
 
     async def retry(self, job_id: str) -> bool:
         job = self._t.jobs.get(job_id)
-        if job is None or job.status != "failed":
+        if job is None or job.status != FAILED:
             return False
-        job.status, job.attempts, job.last_error = "pending", 0, None
+        job.status, job.attempts, job.last_error, job.finished_at = PENDING, 0, None, None
+        job.available_at = self._clock()
         return True
 
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any, Protocol
 
 QUEUES = ("default", "mail", "scan", "media")
+RUN_JOB = "satchel.run_job"  # the one task: run an outbox job by its id (``worker.tasks``)
+
+
+class Broker(Protocol):
+    """What publishing needs of a Celery app."""
+
+    def send_task(self, name: str, **options: Any) -> Any: ...
 
 
 class CeleryJobPublisher:
-    """Publishes by task name, so a publishing process never imports task code."""
+    """``ports.JobPublisher`` on Celery. Publishes by task name, so a publishing process never imports task code."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Broker) -> None:
         self._app = app
 
-    def publish(self, task: str, *, queue: str, job_id: str, kwargs: dict[str, object]) -> None:
-        if queue not in QUEUES:
-            raise ValueError(f"unknown queue {queue!r}")
-        self._app.send_task(task, kwargs=kwargs, queue=queue, task_id=job_id)
+    def publish(self, job_id: str, *, queue: str) -> None:
+        # The job id is the task id, and travels as a header too, so the broker's view names the outbox row.
+        self._app.send_task(
+            RUN_JOB, args=[job_id], queue=queue, task_id=job_id, retry=False, headers={"satchel_job": job_id}
+        )

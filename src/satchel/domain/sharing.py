@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,26 +123,43 @@ class Share:
     def remaining_downloads(self) -> int | None:
         return None if self.max_downloads is None else max(0, self.max_downloads - self.download_count)
 
+    def ended_by(self, now: datetime) -> OpenWhile | None:
+        """The first term of ``OPEN_WHILE`` this share no longer meets, or None while it is open."""
+        return next((term for term in OPEN_WHILE if not term.holds(self, now)), None)
+
+    def is_open(self, now: datetime) -> bool:
+        return self.ended_by(now) is None
+
     def status(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if now >= self.expires_at:
-            return "expired"
-        if self.remaining_downloads == 0:
-            return "used up"
-        return "active"
+        ended = self.ended_by(now)
+        return "active" if ended is None else ended.status
 
     def ensure_open(self, now: datetime) -> None:
         """Raise the reason this share can no longer be used, if there is one."""
-        if self.revoked_at is not None:
-            raise ShareRevoked()
-        if now >= self.expires_at:
-            raise ShareExpired()
-        if self.remaining_downloads == 0:
-            raise ShareUsedUp()
+        ended = self.ended_by(now)
+        if ended is not None:
+            raise ended.error()
 
     def authorize_download(self, now: datetime, *, unlocked: bool) -> None:
         """May someone download now? The count itself is taken atomically by the repository."""
         self.ensure_open(now)
         if self.has_password and not unlocked:
             raise SharePasswordRequired()
+
+
+@dataclass(frozen=True)
+class OpenWhile:
+    """One term of the rule "a share is still open": while it holds; once not, the share is ``status``."""
+
+    status: str
+    error: type[Gone]
+    holds: Callable[[Share, datetime], bool]
+
+
+# The one definition of an open share, in the order its reasons are told. The database adapter renders each
+# term as SQL by its ``status`` (adapters/db/sharing.py); the contract suite proves the two agree.
+OPEN_WHILE: tuple[OpenWhile, ...] = (
+    OpenWhile("revoked", ShareRevoked, lambda share, now: share.revoked_at is None),
+    OpenWhile("expired", ShareExpired, lambda share, now: now < share.expires_at),
+    OpenWhile("used up", ShareUsedUp, lambda share, now: share.remaining_downloads != 0),
+)

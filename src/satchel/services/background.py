@@ -93,9 +93,12 @@ class Background:
         if notice is None:
             return "skipped"
         message = Message(
-            to=notice.to, subject=notice.subject, text=notice.text, html=notice.html,
+            to=notice.to,
+            subject=notice.subject,
+            text=notice.text,
+            html=notice.html,
             headers={"Message-ID": f"<{job_id}@satchel>"},  # a rerun sends the same id: receivers can drop it
-        )  # fmt: skip
+        )
         await asyncio.to_thread(self._mailer.send, message)
         return "sent"
 
@@ -109,7 +112,7 @@ class Background:
                     return None
                 return notifications.quarantined(owner.email, file.name, payload["signature"])
             share = await uow.shares.get(int(payload["share_id"]))
-            if share is None or (kind == "share_invitation" and share.status(self._clock()) != "active"):
+            if share is None or (kind == "share_invitation" and not share.is_open(self._clock())):
                 return None  # gone, or ended before we could tell anyone about it
             owner = await uow.users.get(share.owner_id)
             names = [f.name for f in await uow.files.get_many(share.file_ids)]

@@ -16,12 +16,12 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
-from satchel.ports import ObjectStore, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from satchel.ports import FILE_SORTS, ObjectStore, RateLimiter, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("satchel.files")
 UPLOADS_PER_MINUTE = 120
 THUMBNAIL_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff")
-SORTS = ("-created", "created", "name", "-name", "size", "-size")
+SORTS = tuple(FILE_SORTS)  # the names a listing can be sorted by, defined with the repositories' port
 MAX_PAGE = 200
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")  # RFC 6838 names only
 
@@ -130,10 +130,16 @@ class Files:
         in one transaction. On failure the bytes are removed, so nothing of the upload is left behind; with
         ``keep_on_outage`` they stay when a backing service failed, for a later attempt to record them."""
         record = StoredFile(
-            id=secrets.token_hex(16), owner_id=owner.id, name=name, size=size, content_type=content_type,
-            sha256=sha256, storage_key=key, created_at=self._clock(),
+            id=secrets.token_hex(16),
+            owner_id=owner.id,
+            name=name,
+            size=size,
+            content_type=content_type,
+            sha256=sha256,
+            storage_key=key,
+            created_at=self._clock(),
             scan_status=PENDING if self._scanning else UNSCANNED,
-        )  # fmt: skip
+        )
         try:
             async with self._uow() as uow:
                 if not await uow.users.reserve_bytes(owner.id, record.size):

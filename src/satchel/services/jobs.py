@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from satchel.domain.errors import NotFound
-from satchel.ports import Job, UnitOfWorkFactory
+from satchel.domain.jobs import Job
+from satchel.ports import UnitOfWorkFactory
 
 
 class JobsAdmin:

@@ -11,6 +11,7 @@ from satchel.domain.accounts import User
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound
 from satchel.domain.files import StoredFile, is_file_id
+from satchel.ports import FILE_SORTS
 from satchel.services.sharing import MAX_FILES_PER_SHARE
 from satchel.web.params import BIGINT, FileId, RowId
 from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of, start_session
@@ -56,9 +57,13 @@ async def signup(
         user = await services.accounts.sign_up(email, password)
     except DomainError as exc:
         return await render(
-            request, "signup.html", exc.status, error=exc.message, email=email,
+            request,
+            "signup.html",
+            exc.status,
+            error=exc.message,
+            email=email,
             signup_enabled=services.settings.signup_enabled,
-        )  # fmt: skip
+        )
     await start_session(session, user)
     await flash(request, "Welcome to Satchel. Drop files here to upload them.")
     return _redirect("/files")
@@ -100,14 +105,21 @@ async def files_page(
     sort: str = "-created",
     page: PageNumber = 1,
 ) -> Response:
-    if sort not in ("-created", "created", "name", "-name", "size", "-size"):
+    if sort not in FILE_SORTS:
         sort = "-created"
     files, total = await services.files.list_owned(user, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return await render(
-        request, "files.html", files=files, total=total, page=page, pages=pages, sort=sort,
-        max_upload=services.settings.max_upload_bytes, upload_chunk=services.settings.upload_chunk_bytes,
-    )  # fmt: skip
+        request,
+        "files.html",
+        files=files,
+        total=total,
+        page=page,
+        pages=pages,
+        sort=sort,
+        max_upload=services.settings.max_upload_bytes,
+        upload_chunk=services.settings.upload_chunk_bytes,
+    )
 
 
 @router.get("/files/{file_id}")
@@ -140,9 +152,15 @@ async def shares_page(request: Request, user: PageUser, services: ServicesDep, p
     views, total = await services.sharing.list_owned(user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return await render(
-        request, "shares.html", shares=views, total=total, page=page, pages=pages, base=base_url(request),
+        request,
+        "shares.html",
+        shares=views,
+        total=total,
+        page=page,
+        pages=pages,
+        base=base_url(request),
         now=utcnow(),
-    )  # fmt: skip
+    )
 
 
 @router.get("/shares/new")
@@ -201,16 +219,27 @@ async def create_share(
 ) -> Response:
     try:
         terms = services.sharing.terms(
-            expires_in_hours, _download_limit(max_downloads), note,
-            delete_files_when_done=delete_files_when_done, notify=_recipients(notify),
-        )  # fmt: skip
+            expires_in_hours,
+            _download_limit(max_downloads),
+            note,
+            delete_files_when_done=delete_files_when_done,
+            notify=_recipients(notify),
+        )
         view = await services.sharing.create(user, file_id, terms, password=password or None)
     except DomainError as exc:
         chosen = await _chosen(user, services, file_id)
         return await render(
-            request, "share_new.html", 422, files=chosen, expiry_choices=_expiry_choices(services), error=exc.message,
-            note=note, max_downloads=max_downloads, expires_in_hours=expires_in_hours, notify=notify,
-        )  # fmt: skip
+            request,
+            "share_new.html",
+            422,
+            files=chosen,
+            expiry_choices=_expiry_choices(services),
+            error=exc.message,
+            note=note,
+            max_downloads=max_downloads,
+            expires_in_hours=expires_in_hours,
+            notify=notify,
+        )
     await flash(request, "Your link is ready. Copy it and send it to whoever needs the files.")
     return _redirect(f"/shares/{view.share.id}")
 

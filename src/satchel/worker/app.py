@@ -26,8 +26,9 @@ from celery.utils.nodenames import default_nodename, host_format
 from celery.worker import state as worker_state
 from kombu import Queue
 
-from satchel.adapters.jobs import QUEUES
+from satchel.adapters.jobs import QUEUES, CeleryJobPublisher
 from satchel.adapters.redis import tls_options
+from satchel.ports import JobPublisher
 from satchel.runtime import lifecycle
 from satchel.runtime.logging import configure_logging, get_logger
 from satchel.runtime.metrics import directory
@@ -69,6 +70,11 @@ def create_celery(settings: Settings) -> Celery:
     )
     app.conf.satchel_settings = settings
     return app
+
+
+def celery_publisher(settings: Settings) -> JobPublisher:
+    """What the relay hands jobs to: a Celery client of its own, on the worker's broker."""
+    return CeleryJobPublisher(create_celery(settings))
 
 
 def _say_as_event(message: str, *_: Any) -> None:
@@ -155,7 +161,7 @@ def _fork_relay(metrics: Any) -> BaseProcess:
     def run() -> None:
         if metrics is not None:
             metrics.socket.close()  # the child's copy only: this process keeps serving
-        relay_main(parent)
+        relay_main(parent, celery_publisher)
 
     lifecycle.share_with_forks()
     process = multiprocessing.get_context("fork").Process(target=run, name="satchel-relay", daemon=True)

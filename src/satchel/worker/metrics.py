@@ -1,27 +1,24 @@
 """What ``satchel worker`` shows on ``SATCHEL_METRICS_PORT``: the jobs every process of its pool ran, their
 breakers, and the outbox as PostgreSQL sees it at scrape time.
 
-The outbox counts are one grouped COUNT over the jobs that are not finished, read when Prometheus asks
-and given at most ``BACKLOG_TIMEOUT`` seconds: a database that does not answer leaves the two series out
+The outbox counts (``ports.OutboxCensus``: one grouped count over the jobs not yet started) are read when
+Prometheus asks and given at most ``BACKLOG_TIMEOUT`` seconds: a database that does not answer leaves the two series out
 of that scrape (and says so in the log), it never holds the scrape up. Every worker reports the same
 database-wide numbers; aggregate them with ``max``, not ``sum``.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from sqlalchemy.pool import NullPool
 
 from satchel import __version__
-from satchel.adapters.db.engine import sqlalchemy_url
-from satchel.adapters.db.schema import jobs
 from satchel.adapters.jobs import QUEUES
+from satchel.bootstrap import open_outbox_census
+from satchel.ports import QueueBacklog
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings
@@ -31,17 +28,6 @@ BACKLOG_TIMEOUT = 2.0  # seconds; well inside Prometheus's default 10 s scrape t
 
 log = get_logger("satchel.metrics")
 
-_DUE = sa.and_(jobs.c.status == "pending", jobs.c.available_at <= sa.func.now())
-_COUNTS = (
-    sa.select(
-        jobs.c.queue,
-        sa.func.count().filter(_DUE).label("backlog"),
-        sa.func.count().filter(jobs.c.status == "published").label("waiting"),
-    )
-    .where(jobs.c.status.in_(("pending", "published")))  # the (status, available_at) index: no table scan
-    .group_by(jobs.c.queue)
-)
-
 
 class OutboxBacklog:
     """``satchel_jobs_outbox_backlog{queue}``: due jobs the relay has not handed to the broker yet;
@@ -49,21 +35,7 @@ class OutboxBacklog:
 
     def __init__(self, database_url: str, timeout: float = BACKLOG_TIMEOUT) -> None:
         self.timeout = timeout
-        self._engine = sa.create_engine(
-            sqlalchemy_url(database_url),
-            poolclass=NullPool,  # a scrape every few seconds needs no pool, and leaves no idle connection
-            connect_args={
-                "connect_timeout": max(2, math.ceil(timeout)),  # libpq's own minimum is 2 s
-                "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",
-                "application_name": "satchel-metrics",
-                # A server that vanishes mid-query: TCP gives up in seconds, not the kernel's quarter-hour.
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-                "tcp_user_timeout": math.ceil(timeout * 1000) + 5000,
-            },
-        )
+        self._census = open_outbox_census(database_url, timeout)
         self._counting = threading.Lock()  # at most one count in flight: stalled ones never pile up
 
     def collect(self) -> Iterator[Metric]:
@@ -82,21 +54,17 @@ class OutboxBacklog:
             "satchel_jobs_waiting", "Jobs handed to the broker that no worker has started, by queue.", labels=["queue"]
         )
         for queue in sorted({*QUEUES, *counts}):
-            due, published = counts.get(queue, (0, 0))
-            backlog.add_metric([queue], due)
-            waiting.add_metric([queue], published)
+            counted = counts.get(queue, QueueBacklog(0, 0))
+            backlog.add_metric([queue], counted.due)
+            waiting.add_metric([queue], counted.waiting)
         yield backlog
         yield waiting
 
-    def _count_then_release(self) -> dict[str, tuple[int, int]]:
+    def _count_then_release(self) -> dict[str, QueueBacklog]:
         try:
-            return self._count()
+            return self._census.count()
         finally:
             self._counting.release()  # by the thread that counted, however long it took
-
-    def _count(self) -> dict[str, tuple[int, int]]:
-        with self._engine.connect() as conn:
-            return {row.queue: (row.backlog, row.waiting) for row in conn.execute(_COUNTS)}
 
 
 def _within(seconds: float, work: Callable[[], T]) -> T:

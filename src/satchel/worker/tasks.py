@@ -6,6 +6,7 @@ import asyncio
 
 from celery import shared_task
 
+from satchel.adapters.jobs import RUN_JOB
 from satchel.bootstrap import Services, open_services
 from satchel.settings import get_settings
 from satchel.worker.runner import run_job
@@ -26,7 +27,7 @@ def _runtime() -> tuple[asyncio.AbstractEventLoop, Services]:
     return _loop, _services
 
 
-@shared_task(name="satchel.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job_task(job_id: str) -> str:
     loop, services = _runtime()
     return loop.run_until_complete(run_job(services, job_id))

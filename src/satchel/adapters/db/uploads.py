@@ -72,12 +72,14 @@ class AdvisoryUploadLocks:
 
     def __init__(self, database_url: str, guard: Guard) -> None:
         self._engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(database_url), poolclass=NullPool, hide_parameters=True,
+            sqlalchemy_url(database_url),
+            poolclass=NullPool,
+            hide_parameters=True,
             connect_args={
                 "connect_timeout": max(2, math.ceil(guard.timeout)),
                 "options": f"-c statement_timeout={math.ceil(guard.timeout * 1000)}",
             },
-        )  # fmt: skip
+        )
         self._guard = guard
 
     @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -14,6 +14,7 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import MAX_DOWNLOADS
+from satchel.ports import FileSort
 from satchel.runtime.logging import get_logger
 from satchel.web.api.multipart import MultipartBody
 from satchel.web.api.schemas import (
@@ -35,7 +36,6 @@ from satchel.web.urls import base_url
 
 log = get_logger("satchel.files")
 router = APIRouter(prefix="/api/files", tags=["files"], dependencies=SIGNED_IN, responses=problems(401, 503))
-Sort = Literal["-created", "created", "name", "-name", "size", "-size"]
 _BYTES = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_REFUSED = problems(
     (403, "Missing `X-CSRF-Token` (browser sessions)"),
@@ -98,7 +98,7 @@ async def _all_or_nothing(services: Services, user: User) -> AsyncIterator[list[
 async def list_files(
     user: ApiUser,
     services: ServicesDep,
-    sort: Sort = "-created",
+    sort: FileSort = "-created",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> Page[FileOut]:
