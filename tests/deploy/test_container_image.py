@@ -268,7 +268,7 @@ def test_the_build_context_leaves_out_local_state(path: str) -> None:
     assert ignored(path, dockerignore_rules())
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "uv.lock", "README.md", "src/satchel/cli.py"])
+@pytest.mark.parametrize("path", ["pyproject.toml", "uv.lock", "README.md", "src/satchel/cli/__init__.py"])
 def test_the_build_context_keeps_what_the_build_copies(path: str) -> None:
     assert not ignored(path, dockerignore_rules())
 

@@ -21,7 +21,7 @@ import psutil
 import psycopg
 import pytest
 
-from satchel.runtime.dev import write_dev_env
+from satchel.cli.dev import write_dev_env
 from satchel.runtime.embedded import free_port
 
 from support.processes import SatchelProcess

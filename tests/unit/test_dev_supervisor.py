@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from satchel.runtime.dev import process_environments
+from satchel.cli.dev import process_environments
 
 
 def test_dev_gives_web_and_worker_a_metrics_port_each() -> None:

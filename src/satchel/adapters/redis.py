@@ -53,12 +53,15 @@ class Redis:
 
     def __init__(self, redis_url: str, *, timeout: float = 2.0, verify_tls: bool = True) -> None:
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30,
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
             **tls_options(redis_url, verify=verify_tls),
             # Once, at once, and only when the connection was lost (a restarted server): the command
             # never reached a live server then. The library's default backs off ten times, past any timeout.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )  # fmt: skip
+        )
         self.guard = Guard("redis", timeout=timeout, is_outage=is_outage)
 
     async def ping(self) -> None:

@@ -89,6 +89,26 @@ class Guard:
         not ended ``INTERRUPT_GRACE`` seconds later.
         """
         limit = self.timeout if timeout is None else timeout
+        trial = await self._enter(limit)
+        try:
+            result = await self._within(limit, operation, interrupt)
+        except TimeoutError:
+            raise self._failed(f"no answer within {limit:g}s") from None
+        except ServiceUnavailable as exc:
+            self._record_failure(exc.reason)
+            raise
+        except Exception as exc:
+            if self._outage(exc):
+                raise self._failed(type(exc).__name__) from exc
+            self._record_success()  # the service answered; the request was the problem
+            raise
+        finally:
+            self._leave(trial)
+        self._record_success()
+        return result
+
+    async def _enter(self, limit: float) -> bool:
+        """Pass the breaker and take a bulkhead slot; True when this call is the half-open circuit's trial."""
         trial = self._admit()
         try:
             await self._take_slot(limit)
@@ -96,40 +116,37 @@ class Guard:
             if trial:
                 self._trial_running = False
             raise
+        return trial
+
+    def _leave(self, trial: bool) -> None:
+        self._slots.release()
+        if trial:
+            self._trial_running = False
+
+    @staticmethod
+    async def _within(limit: float, operation: Callable[[], Awaitable[T]], interrupt: Callable[[], bool] | None) -> T:
+        """``operation``'s result, or TimeoutError after ``limit`` seconds, interrupting it first if it can be."""
         timed_out = False
-        try:
-            async with asyncio.timeout(None) as deadline:
-                loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as deadline:
+            loop = asyncio.get_running_loop()
 
-                def time_up() -> None:
-                    nonlocal timed_out
-                    timed_out = True
-                    interrupted = interrupt is not None and _safely(interrupt)
-                    deadline.reschedule(loop.time() + (INTERRUPT_GRACE if interrupted else 0))
+            def time_up() -> None:
+                nonlocal timed_out
+                timed_out = True
+                interrupted = interrupt is not None and _safely(interrupt)
+                deadline.reschedule(loop.time() + (INTERRUPT_GRACE if interrupted else 0))
 
-                timer = loop.call_later(limit, time_up)
-                try:
-                    result = await operation()
-                finally:
-                    timer.cancel()
-        except TimeoutError:
-            raise self._failed(f"no answer within {limit:g}s") from None
-        except ServiceUnavailable as exc:
-            self._record_failure(exc.reason)
-            raise
-        except Exception as exc:
-            if timed_out:  # the interrupt made it fail: that is the timeout, whatever the driver says
-                raise self._failed(f"no answer within {limit:g}s") from None
-            if self._outage(exc):
-                raise self._failed(type(exc).__name__) from exc
-            self._record_success()  # the service answered; the request was the problem
-            raise
-        finally:
-            self._slots.release()
-            if trial:
-                self._trial_running = False
-        self._record_success()
-        return result
+            timer = loop.call_later(limit, time_up)
+            try:
+                return await operation()
+            except ServiceUnavailable:
+                raise
+            except Exception:
+                if timed_out:  # the interrupt made it fail: that is the timeout, whatever the driver says
+                    raise TimeoutError from None
+                raise
+            finally:
+                timer.cancel()
 
     def _outage(self, exc: Exception) -> bool:
         if self.is_outage is not None:
@@ -172,9 +189,13 @@ class Guard:
     def _record_success(self) -> None:
         if self._opened_at is not None:
             log.info(
-                "breaker.closed", service=self.service, reason="a trial call succeeded", failures=self._failures,
-                last_error=self._last_reason, open_for=round(self.clock() - self._opened_since, 1),
-            )  # fmt: skip
+                "breaker.closed",
+                service=self.service,
+                reason="a trial call succeeded",
+                failures=self._failures,
+                last_error=self._last_reason,
+                open_for=round(self.clock() - self._opened_since, 1),
+            )
             breaker_open(self.service, False)
         self._failures = 0
         self._opened_at = None

@@ -259,13 +259,19 @@ class S3Staging:
 
         part_size = part_size_for(length)
         created = await self._call(
-            self._client.create_multipart_upload, Key=self._key(key),
-            ContentType=content_type or "application/octet-stream", ContentDisposition=content_disposition(filename),
-        )  # fmt: skip
+            self._client.create_multipart_upload,
+            Key=self._key(key),
+            ContentType=content_type or "application/octet-stream",
+            ContentDisposition=content_disposition(filename),
+        )
         return {
-            "multipart": created["UploadId"], "key": key, "length": length, "part_size": part_size,
-            "parts": [], "tail": None,
-        }  # fmt: skip
+            "multipart": created["UploadId"],
+            "key": key,
+            "length": length,
+            "part_size": part_size,
+            "parts": [],
+            "tail": None,
+        }
 
     async def write(
         self, upload_id: str, staging: dict[str, Any], offset: int, chunks: AsyncIterator[bytes], *, keep_partial: bool
@@ -293,9 +299,12 @@ class S3Staging:
     async def _upload_part(self, staging: dict[str, Any], parts: list[list[Any]], body: bytes) -> None:
         number = len(parts) + 1
         uploaded = await self._call(
-            self._client.upload_part, Key=self._key(staging["key"]), UploadId=staging["multipart"],
-            PartNumber=number, Body=body,
-        )  # fmt: skip
+            self._client.upload_part,
+            Key=self._key(staging["key"]),
+            UploadId=staging["multipart"],
+            PartNumber=number,
+            Body=body,
+        )
         parts.append([uploaded["ETag"], len(body)])
 
     async def _keep_tail(
@@ -314,9 +323,11 @@ class S3Staging:
         parts = [{"ETag": etag, "PartNumber": n} for n, (etag, _) in enumerate(staging["parts"], start=1)]
         try:
             await self._call(
-                self._client.complete_multipart_upload, Key=self._key(key), UploadId=staging["multipart"],
+                self._client.complete_multipart_upload,
+                Key=self._key(key),
+                UploadId=staging["multipart"],
                 MultipartUpload={"Parts": parts},
-            )  # fmt: skip
+            )
         except self._client.exceptions.NoSuchUpload:
             # Completed by an earlier attempt that did not get to record it: the object must be there.
             await self._call(self._client.head_object, Key=self._key(key))

@@ -57,6 +57,30 @@ class _SourceFailed(Exception):
     """The bytes being stored stopped coming (the client left, a limit was reached): not the store's fault."""
 
 
+class _Source:
+    """An upload's chunks regrouped into pieces for the store, counting its size and keeping its own failure."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self.chunks = chunks
+        self.size = 0
+        self.failure: BaseException | None = None
+
+    async def pieces(self) -> AsyncIterator[bytearray]:
+        piece = bytearray()
+        try:
+            async for chunk in self.chunks:
+                self.size += len(chunk)
+                piece += chunk
+                if len(piece) >= PUT_PIECE:
+                    yield piece
+                    piece = bytearray()  # a new one: the library may still hold the last
+            if piece:
+                yield piece
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+
 class ObjectChanged(Exception):
     """The object was replaced or removed while it was being read: the bytes read so far are of another version."""
 
@@ -98,40 +122,22 @@ class ObstoreStorage:
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None, filename: str | None = None
     ) -> StoredObject:
-        attributes: dict[str, str] = {}
-        if isinstance(self._backend, S3Store):  # headers S3 replays on presigned downloads
-            if content_type:
-                attributes["Content-Type"] = content_type
-            if filename:
-                attributes["Content-Disposition"] = content_disposition(filename)
-        size = 0
-        failure: BaseException | None = None
-
-        async def pieces() -> AsyncIterator[bytearray]:
-            nonlocal size, failure
-            piece = bytearray()
-            try:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    piece += chunk
-                    if len(piece) >= PUT_PIECE:
-                        yield piece
-                        piece = bytearray()  # a new one: the library may still hold the last
-                if piece:
-                    yield piece
-            except BaseException as exc:
-                failure = exc
-                raise
+        source = _Source(chunks)
+        attributes = self._attributes(content_type, filename)
 
         async def put() -> None:
             try:
                 # Parts in flight bound the memory an upload takes, whatever the file size.
                 await obstore.put_async(
-                    self._backend, key, pieces(), attributes=attributes or None,
-                    chunk_size=self._part_size, max_concurrency=self._parts_at_once,
-                )  # fmt: skip
+                    self._backend,
+                    key,
+                    source.pieces(),
+                    attributes=attributes or None,
+                    chunk_size=self._part_size,
+                    max_concurrency=self._parts_at_once,
+                )
             except Exception as exc:
-                if failure is not None:
+                if source.failure is not None:
                     raise _SourceFailed() from exc  # the client or a limit, not the store: no breaker count
                 raise
 
@@ -140,9 +146,19 @@ class ObstoreStorage:
             # large file may rightly take long and a stalled client is cut by SATCHEL_BODY_TIMEOUT.
             await self.guard.call(put, timeout=TRANSFER_BACKSTOP)
         except _SourceFailed:
-            assert failure is not None
-            raise failure from None
-        return StoredObject(key=key, size=size)
+            assert source.failure is not None
+            raise source.failure from None
+        return StoredObject(key=key, size=source.size)
+
+    def _attributes(self, content_type: str | None, filename: str | None) -> dict[str, str]:
+        """The headers S3 replays on presigned downloads; other stores keep none."""
+        attributes: dict[str, str] = {}
+        if isinstance(self._backend, S3Store):
+            if content_type:
+                attributes["Content-Type"] = content_type
+            if filename:
+                attributes["Content-Disposition"] = content_disposition(filename)
+        return attributes
 
     async def get_stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if self._root is None:
@@ -293,10 +309,24 @@ def open_storage(settings: Settings) -> ObstoreStorage:
         path = Path(unquote(url.netloc + url.path)).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return ObstoreStorage(
-            LocalStore(str(path)), description=f"file://{path}", staging=lambda guard: LocalStaging(path, guard),
+            LocalStore(str(path)),
+            description=f"file://{path}",
+            staging=lambda guard: LocalStaging(path, guard),
             root=path,
             timeout=timeout,
-        )  # fmt: skip
+        )
+    return ObstoreStorage(
+        _s3_backend(settings, url.netloc, url.path),
+        description=f"s3://{url.netloc}{url.path}",
+        timeout=timeout,
+        staging=lambda guard: S3Staging(lambda: _s3_client(settings), url.netloc, url.path, guard),
+        parts=s3_parts(settings.max_upload_bytes),
+    )
+
+
+def _s3_backend(settings: Settings, bucket: str, path: str) -> S3Store:
+    """The S3 store: credentials and endpoint from the settings, its time limits from SATCHEL_STORAGE_TIMEOUT."""
+    timeout = settings.storage_timeout
     config: dict[str, str] = {"region": settings.aws_region}
     if settings.aws_access_key_id:
         config["access_key_id"] = settings.aws_access_key_id
@@ -310,9 +340,9 @@ def open_storage(settings: Settings) -> ObstoreStorage:
     # hash every byte a second time for the signature (and a store given no checksum computes one of its own).
     config["checksum_algorithm"] = "SHA256"
     config["unsigned_payload"] = "true"
-    backend = S3Store(
-        url.netloc,
-        prefix=url.path.strip("/") or None,
+    return S3Store(
+        bucket,
+        prefix=path.strip("/") or None,
         config=config,  # type: ignore[arg-type]
         client_options={
             "allow_http": bool(settings.aws_endpoint_url),
@@ -325,11 +355,6 @@ def open_storage(settings: Settings) -> ObstoreStorage:
         # A store that is down is reported within about SATCHEL_STORAGE_TIMEOUT, not after minutes of retries.
         retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=timeout)},
     )
-    return ObstoreStorage(
-        backend, description=f"s3://{url.netloc}{url.path}", timeout=timeout,
-        staging=lambda guard: S3Staging(lambda: _s3_client(settings), url.netloc, url.path, guard),
-        parts=s3_parts(settings.max_upload_bytes),
-    )  # fmt: skip
 
 
 def s3_parts(max_object_bytes: int) -> tuple[int, int]:

@@ -159,11 +159,11 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         as_user = self._system_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
-                [_postgres_bin() / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-sync"],
-                check=True, capture_output=True, user=as_user,
-            )  # fmt: skip
+            initdb: list[str | Path] = [
+                _postgres_bin() / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                "--no-sync",
+            ]  # fmt: skip
+            subprocess.run(initdb, check=True, capture_output=True, user=as_user)
         self._admit_own_network()
         args: list[str | Path] = [
             _postgres_bin() / "postgres", "-D", self.data_dir, "-h", self.host, "-p", str(self.port),

@@ -87,13 +87,27 @@ def _tidy(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
 def configure_logging(*, process: str, release: str, level: str = "INFO", fmt: str = "json") -> None:
     """Send every logger of this process to stdout through one structlog formatter."""
     bound: dict[str, Any] = {"process": process, "release": release}
+    shared = _shared_processors(bound)
+    handler = _stdout_handler(shared, fmt)
+    _direct.update(handler=handler if fmt == "json" else None, bound=bound)
+    _route_stdlib_loggers(handler, level)
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def _shared_processors(bound: dict[str, Any]) -> list[Processor]:
+    """The steps every event takes, Satchel's own and the libraries' alike, with ``bound`` added to each."""
 
     def add_process(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
         for key, value in bound.items():
             event.setdefault(key, value)
         return event
 
-    shared: list[Processor] = [
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -102,6 +116,10 @@ def configure_logging(*, process: str, release: str, level: str = "INFO", fmt: s
         _redact_secrets,
         _tidy,
     ]
+
+
+def _stdout_handler(shared: list[Processor], fmt: str) -> logging.Handler:
+    """The one handler: events rendered as JSON lines, or for a person at a console."""
     renderer: Processor
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
@@ -119,8 +137,11 @@ def configure_logging(*, process: str, release: str, level: str = "INFO", fmt: s
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
-    _direct.update(handler=handler if fmt == "json" else None, bound=bound)
+    return handler
 
+
+def _route_stdlib_loggers(handler: logging.Handler, level: str) -> None:
+    """Every stdlib logger, and Python's warnings, through ``handler`` alone."""
     logging.captureWarnings(True)  # library warnings become log events too, not stray stderr text
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -132,13 +153,6 @@ def configure_logging(*, process: str, release: str, level: str = "INFO", fmt: s
         lib.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # Satchel logs requests itself, with their id
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

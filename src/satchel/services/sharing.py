@@ -94,10 +94,16 @@ class Sharing:
             if len(files) != len(file_ids) or any(f.owner_id != owner.id for f in files):
                 raise NotFound("No such file.")
             share = await uow.shares.add(
-                token=new_share_token(), owner_id=owner.id, file_ids=file_ids, expires_at=now + terms.expires_in,
-                max_downloads=terms.max_downloads, password_hash=password_hash, note=terms.note, now=now,
+                token=new_share_token(),
+                owner_id=owner.id,
+                file_ids=file_ids,
+                expires_at=now + terms.expires_in,
+                max_downloads=terms.max_downloads,
+                password_hash=password_hash,
+                note=terms.note,
+                now=now,
                 delete_files_when_done=terms.delete_files_when_done,
-            )  # fmt: skip
+            )
             for recipient in terms.notify:
                 payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
                 await uow.jobs.add("mail", payload, queue="mail")

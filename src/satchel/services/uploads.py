@@ -75,9 +75,17 @@ class Uploads:
         content_type = content_type_for(name, content_type)
         staging = await self._staging.begin(upload_id, key, length=length, content_type=content_type, filename=name)
         upload = Upload(
-            id=upload_id, owner_id=owner.id, length=length, offset=0, name=name, content_type=content_type,
-            storage_key=key, staging=staging, created_at=now, expires_at=now + self._expire_after,
-        )  # fmt: skip
+            id=upload_id,
+            owner_id=owner.id,
+            length=length,
+            offset=0,
+            name=name,
+            content_type=content_type,
+            storage_key=key,
+            staging=staging,
+            created_at=now,
+            expires_at=now + self._expire_after,
+        )
         try:
             async with self._uow() as uow:
                 await uow.uploads.add(upload)
@@ -205,9 +213,15 @@ class Uploads:
 
         try:
             file = await self._files.record(
-                owner, upload.name, upload.storage_key, size=upload.length, sha256=sha256,
-                content_type=upload.content_type or "application/octet-stream", also=mark, keep_on_outage=True,
-            )  # fmt: skip
+                owner,
+                upload.name,
+                upload.storage_key,
+                size=upload.length,
+                sha256=sha256,
+                content_type=upload.content_type or "application/octet-stream",
+                also=mark,
+                keep_on_outage=True,
+            )
         except DomainError:
             # Refused for good (quota taken meanwhile, account disabled): the upload cannot become a file.
             async with self._uow() as uow:

@@ -72,11 +72,19 @@ class ShareOut(BaseModel):
     def of(cls, view: ShareView, base_url: str, now: datetime) -> ShareOut:
         share = view.share
         return cls(
-            id=share.id, url=f"{base_url}/s/{share.token}", token=share.token, status=share.status(now),
-            created_at=share.created_at, expires_at=share.expires_at, max_downloads=share.max_downloads,
-            download_count=share.download_count, remaining_downloads=share.remaining_downloads,
-            has_password=share.has_password, note=share.note, files=[FileOut.of(f) for f in view.files],
-        )  # fmt: skip
+            id=share.id,
+            url=f"{base_url}/s/{share.token}",
+            token=share.token,
+            status=share.status(now),
+            created_at=share.created_at,
+            expires_at=share.expires_at,
+            max_downloads=share.max_downloads,
+            download_count=share.download_count,
+            remaining_downloads=share.remaining_downloads,
+            has_password=share.has_password,
+            note=share.note,
+            files=[FileOut.of(f) for f in view.files],
+        )
 
 
 class FileDetailsOut(FileOut):

@@ -38,9 +38,12 @@ async def list_shares(
 )
 async def create_share(body: ShareIn, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
     terms = services.sharing.terms(
-        body.expires_in_hours, body.max_downloads, body.note,
-        delete_files_when_done=body.delete_files_when_done, notify=body.notify,
-    )  # fmt: skip
+        body.expires_in_hours,
+        body.max_downloads,
+        body.note,
+        delete_files_when_done=body.delete_files_when_done,
+        notify=body.notify,
+    )
     view = await services.sharing.create(user, body.file_ids, terms, password=body.password or None)
     return ShareOut.of(view, base_url(request), utcnow())
 

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from satchel.bootstrap import Services
+from satchel.domain.accounts import User
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.uploads import Checksum
 from satchel.services.uploads import UploadState
@@ -69,6 +71,23 @@ ChecksumHeader = Annotated[
         json_schema_extra={"pattern": CHECKSUM_PATTERN},
     ),
 ]
+LengthHeader = Annotated[
+    int,
+    Header(
+        alias="Upload-Length",
+        le=2**62,
+        description="the file's size in bytes; empty files are refused (at most `SATCHEL_MAX_UPLOAD_BYTES`)",
+        json_schema_extra={"minimum": 1},  # the domain refuses 0 and less, saying why
+    ),
+]
+MetadataHeader = Annotated[
+    str | None,
+    Header(
+        alias="Upload-Metadata",
+        max_length=MAX_METADATA,
+        description="comma-separated `key base64(value)` pairs: `filename` (required), `filetype`",
+    ),
+]
 # Checked by speaks_tus first, so another version is answered 412 as the protocol says, not 422.
 TusHeader = Annotated[Literal["1.0.0"], Header(alias="Tus-Resumable", description="always `1.0.0`")]
 
@@ -110,6 +129,20 @@ def parse_metadata(header: str | None) -> dict[str, str]:
 
 def _has_body(request: Request) -> bool:
     return bool(declared_size(request)) or "chunked" in request.headers.get("transfer-encoding", "").lower()
+
+
+async def _append_body(
+    request: Request, user: User, services: Services, upload_id: str, *, offset: int, checksum: Checksum | None
+) -> UploadState:
+    """The request's body appended to the upload at ``offset``, as it streams in."""
+    return await services.uploads.append(
+        user,
+        upload_id,
+        offset=offset,
+        chunks=body_stream(request, services.settings.body_timeout),
+        declared_size=declared_size(request),
+        checksum=checksum,
+    )
 
 
 def _checked_media_type(request: Request) -> None:
@@ -212,23 +245,8 @@ async def create_upload(
     user: ApiUser,
     services: ServicesDep,
     tus_resumable: TusHeader,
-    upload_length: Annotated[
-        int,
-        Header(
-            alias="Upload-Length",
-            le=2**62,
-            description="the file's size in bytes; empty files are refused (at most `SATCHEL_MAX_UPLOAD_BYTES`)",
-            json_schema_extra={"minimum": 1},  # the domain refuses 0 and less, saying why
-        ),
-    ],
-    upload_metadata: Annotated[
-        str | None,
-        Header(
-            alias="Upload-Metadata",
-            max_length=MAX_METADATA,
-            description="comma-separated `key base64(value)` pairs: `filename` (required), `filetype`",
-        ),
-    ] = None,
+    upload_length: LengthHeader,
+    upload_metadata: MetadataHeader = None,
     upload_checksum: ChecksumHeader = None,
 ) -> Response:
     """`Location` names the new upload; send its bytes with `PATCH`. A body sent with this request
@@ -245,10 +263,7 @@ async def create_upload(
     )
     state = UploadState(upload)
     if _has_body(request):
-        state = await services.uploads.append(
-            user, upload.id, offset=0, chunks=body_stream(request, services.settings.body_timeout),
-            declared_size=declared_size(request), checksum=checksum,
-        )  # fmt: skip
+        state = await _append_body(request, user, services, upload.id, offset=0, checksum=checksum)
     location = f"{base_url(request)}{PREFIX}/{upload.id}"
     return Response(status_code=status.HTTP_201_CREATED, headers={"Location": location, **_headers(state)})
 
@@ -300,10 +315,7 @@ async def append(
     soon as they are stored, so after a dropped connection ask `HEAD` where to resume."""
     _checked_media_type(request)
     checksum = Checksum.parse(upload_checksum) if upload_checksum else None
-    state = await services.uploads.append(
-        user, upload_id, offset=upload_offset, chunks=body_stream(request, services.settings.body_timeout),
-        declared_size=declared_size(request), checksum=checksum,
-    )  # fmt: skip
+    state = await _append_body(request, user, services, upload_id, offset=upload_offset, checksum=checksum)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_headers(state))
 
 

@@ -8,6 +8,9 @@ stops everything in order; the next run reuses the data.
 While it runs, ``.satchel/dev.env`` holds the settings its children run with, so admin
 commands in another terminal reach the same servers (``python3 tasks.py satchel …``).
 The ``satchel`` command itself never reads that file: outside dev, config is the environment.
+
+A process supervisor, so above the settings it publishes; imported only by the ``dev`` command, as its
+embedded servers are development dependencies.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+
+import typer
 
 from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from satchel.settings import process_environment, setting_names
@@ -139,11 +144,11 @@ class Supervisor:
             _wait_healthy(url, list(self.children.values()), lambda: self._stopping)
             write_dev_env(self.dev_env, env, os.getpid())
             self._published = True
-            print(self._banner(url), flush=True)
+            typer.echo(self._banner(url))
             return self._watch()
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             if not self._stopping:
-                print(f"satchel dev: {exc}", file=sys.stderr)
+                typer.echo(f"satchel dev: {exc}", err=True)
                 return 1
             return 0
         finally:
@@ -163,7 +168,7 @@ class Supervisor:
         while not self._stopping:
             for name, child in self.children.items():
                 if child.poll() is not None:
-                    print(f"satchel dev: {name} exited with code {child.returncode}", file=sys.stderr)
+                    typer.echo(f"satchel dev: {name} exited with code {child.returncode}", err=True)
                     return 1
             time.sleep(0.2)
         return 0
