@@ -348,7 +348,7 @@ def test_the_build_stage_installs_satchel_from_the_lock_alone(tmp_path: Path, bu
     package_data = {p.relative_to(ROOT / "src") for p in (ROOT / "src").rglob("*") if _is_package_data(p)}
     assert package_data, "templates, static files and migrations ship inside the package"
     assert all((site / p).is_file() for p in package_data), "every template, static file and migration is installed"
-    assert list((site / "satchel").glob("__pycache__/cli.*.pyc")), "bytecode is compiled at build time"
+    assert list((site / "satchel" / "cli").glob("__pycache__/__init__.*.pyc")), "bytecode is compiled at build time"
 
 
 def _is_package_data(path: Path) -> bool:
