@@ -59,10 +59,7 @@ def test_a_stalled_scanner_never_delays_mail(
     base_env: dict[str, str], own_database: str, owned_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
     """The Procfile's ``worker`` and ``scan`` types, with a real clamd of this test's own frozen by SIGSTOP."""
-    if not clamd_support.available():
-        if os.environ.get("CI"):
-            pytest.fail("clamd is not installed (apt-get install clamav-daemon)")
-        pytest.skip("clamd is not installed")
+    clamd_support.require()
     scanner = clamd_support.Clamd(tmp_path / "clamd", free_port())
     scanner.start()
     assert scanner.process is not None
