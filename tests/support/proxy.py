@@ -25,13 +25,11 @@ class Connection:
     open: bool = True
 
 
-@dataclass
-class RoundRobinProxy:
-    backends: list[tuple[str, int]]
+@dataclass(kw_only=True)
+class _Listener:
+    """A loopback port accepting connections in a thread of its own; ``_accepted`` takes each one."""
+
     port: int = field(default_factory=free_port)
-    connections: list[Connection] = field(default_factory=list)
-    _next: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -47,6 +45,25 @@ class RoundRobinProxy:
         self._stop.set()
         self._server.close()
 
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except (TimeoutError, OSError):
+                continue
+            self._accepted(client)
+
+    def _accepted(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class RoundRobinProxy(_Listener):
+    backends: list[tuple[str, int]]
+    connections: list[Connection] = field(default_factory=list)
+    _next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
     def bytes_sent(self) -> int:
         with self._lock:
             return sum(c.sent for c in self.connections)
@@ -57,13 +74,8 @@ class RoundRobinProxy:
             open_ = [c for c in self.connections if c.open]
             return max(open_, key=lambda c: c.sent, default=None)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+    def _accepted(self, client: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _connect(self) -> tuple[socket.socket, int] | None:
         with self._lock:
@@ -109,7 +121,7 @@ class RoundRobinProxy:
 
 
 @dataclass
-class FaultyLink:
+class FaultyLink(_Listener):
     """A TCP link to one backend that misbehaves on the way back, as a flaky network does.
 
     ``pause`` slows every 64 KiB sent back (slow, but always progressing); the first ``cuts``
@@ -124,35 +136,15 @@ class FaultyLink:
     on_cut: Callable[[], None] | None = None
     stall_after: int = 0
     stall: float = 0.0
-    port: int = field(default_factory=free_port)
     connections: int = 0
     cut: int = 0  # connections cut so far
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
-        self._server.settimeout(0.2)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._server.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except (TimeoutError, OSError):
-                continue
-            with self._lock:
-                self.connections += 1
-                number = self.connections
-            threading.Thread(target=self._serve, args=(client, number), daemon=True).start()
+    def _accepted(self, client: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+            number = self.connections
+        threading.Thread(target=self._serve, args=(client, number), daemon=True).start()
 
     def _serve(self, client: socket.socket, number: int) -> None:
         upstream = socket.create_connection(self.backend, timeout=5)
