@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from support.processes import SatchelProcess, run_satchel
+from support.processes import SatchelProcess, run_satchel, running_web
 
 IMPORT_LOG = {"PYTHONPROFILEIMPORTTIME": "1"}
 WEB_ONLY = ("fastapi", "starlette", "jinja2", "uvicorn", "gunicorn")
@@ -86,13 +86,8 @@ def _count(process: SatchelProcess, event: str) -> int:
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
-    process = SatchelProcess("web", env=base_env)
-    url = f"http://127.0.0.1:{base_env['PORT']}"
-    try:
-        process.wait_http(f"{url}/healthz")
+    with running_web(base_env) as (process, url):
         yield process, url
-    finally:
-        process.stop()
     assert process.process.returncode == 0
 
 
