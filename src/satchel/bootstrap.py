@@ -19,7 +19,10 @@ from satchel.adapters.mail import open_mailer
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
-from satchel.ports import JobQueue, Mailer, OutboxCensus, Probe, SweepLedger, UnitOfWorkFactory
+from satchel.ports.health import Probe
+from satchel.ports.jobs import JobQueue, OutboxCensus, SweepLedger
+from satchel.ports.mail import Mailer
+from satchel.ports.persistence import UnitOfWorkFactory
 from satchel.services.accounts import Accounts
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry

@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 
 from satchel.adapters.db.migrate import migrate
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from satchel.web.sessions import COOKIE, SessionMiddleware, session_of
 

@@ -19,7 +19,7 @@ from satchel.adapters.db.engine import Database, sync_engine
 from satchel.adapters.db.migrate import current_revision, head_revision, migrate
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.errors import InvalidInput
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.embedded import EmbeddedPostgres
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 
 from support.app import Account, App, AppFactory
 from support.processes import SatchelProcess, create_account

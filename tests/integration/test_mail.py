@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from satchel.adapters.mail import ConsoleMailer, SmtpMailer, open_mailer
-from satchel.ports import Message
+from satchel.ports.mail import Message
 from satchel.runtime.embedded import free_port
 from satchel.runtime.logging import configure_logging
 

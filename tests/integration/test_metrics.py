@@ -15,7 +15,7 @@ import time
 import pytest
 
 from satchel import __version__
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.worker.metrics import OutboxBacklog
 
 from support.app import App, AppFactory

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from satchel.adapters.redis import Redis
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.settings import Settings
 
 from support.tls import tls_front

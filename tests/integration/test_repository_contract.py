@@ -20,7 +20,7 @@ from satchel.adapters.db.engine import Database
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.files import CLEAN, StoredFile
 from satchel.domain.sharing import Share
-from satchel.ports import UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWorkFactory
 
 from support.fakes import FakeClock, FakeDatabase
 

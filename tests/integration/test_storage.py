@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from satchel.adapters.storage import ObstoreStorage, open_storage
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.settings import load_settings
 
 from support.moto import MotoServer

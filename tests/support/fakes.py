@@ -24,7 +24,8 @@ from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.jobs import FAILED, PENDING, Job
 from satchel.domain.sharing import Share
-from satchel.ports import FILE_SORTS, StoredObject
+from satchel.ports.persistence import FILE_SORTS
+from satchel.ports.storage import StoredObject
 
 T = TypeVar("T")
 

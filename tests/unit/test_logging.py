@@ -12,7 +12,7 @@ import structlog
 
 from satchel.adapters.mail import ConsoleMailer
 from satchel.domain.notifications import share_invitation
-from satchel.ports import Message
+from satchel.ports.mail import Message
 from satchel.runtime.logging import configure_logging, get_logger, mask_secrets
 
 pytestmark = pytest.mark.usefixtures("restore_logging")

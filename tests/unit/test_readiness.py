@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.services.readiness import OK, Readiness, check_readiness
 
 

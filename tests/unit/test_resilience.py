@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from satchel.adapters.resilience import INTERRUPT_GRACE, Guard
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 
 
 class FakeClock:

@@ -24,7 +24,7 @@ from satchel.domain.sharing import (
     new_share_token,
     share_lifetime,
 )
-from satchel.ports import UnitOfWork
+from satchel.ports.persistence import UnitOfWork
 from satchel.services.sharing import PASSWORD_ATTEMPTS, ShareView, Sharing
 
 from support.fakes import FakeClock, FakeDatabase, FakePasswordHasher, FakeRateLimiter

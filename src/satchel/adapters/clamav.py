@@ -7,7 +7,7 @@ import struct
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 
 CHUNK = 64 * 1024
 

@@ -7,7 +7,7 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from satchel.ports import Mailer, Message
+from satchel.ports.mail import Mailer, Message
 from satchel.runtime.logging import get_logger, mask_secrets
 
 log = get_logger(__name__)

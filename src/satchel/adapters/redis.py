@@ -15,7 +15,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError, Try
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from satchel.adapters.resilience import Guard
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.logging import get_logger
 
 log = get_logger(__name__)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics.instruments import breaker_open
 

@@ -24,7 +24,7 @@ from obstore.store import MemoryStore
 
 from satchel.adapters.resilience import Guard
 from satchel.domain.clock import utcnow
-from satchel.ports import Leftover, StagedPoint
+from satchel.ports.storage import Leftover, StagedPoint
 
 T = TypeVar("T")
 UPLOADS = "uploads"

@@ -28,7 +28,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 
 from satchel.adapters.resilience import Guard
 from satchel.adapters.staging import LocalStaging, MemoryStaging, S3Staging, part_size_for
-from satchel.ports import ObjectInfo, StoredObject, UploadStaging
+from satchel.ports.storage import ObjectInfo, StoredObject, UploadStaging
 from satchel.runtime.logging import get_logger
 
 if TYPE_CHECKING:

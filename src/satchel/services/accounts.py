@@ -20,7 +20,8 @@ from satchel.domain.accounts import (
 )
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
-from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.security import PasswordHasher, RateLimiter
 
 TOKEN_PREFIX = "sat_"  # noqa: S105 (a marker, not a secret)
 LOGIN_ATTEMPTS = (10, 300)  # per email and client, per five minutes

@@ -12,7 +12,10 @@ from satchel.domain.clock import Clock, utcnow
 from satchel.domain.errors import InvalidInput
 from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile
 from satchel.domain.notifications import Notice
-from satchel.ports import Mailer, Message, ObjectStore, Scanner, Thumbnailer, UnitOfWorkFactory
+from satchel.ports.content import Scanner, Thumbnailer
+from satchel.ports.mail import Mailer, Message
+from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.storage import ObjectStore
 
 log = logging.getLogger("satchel.jobs")
 THUMBNAIL_MAX_BYTES = 40 * 1024 * 1024  # larger images are not worth decoding for a preview

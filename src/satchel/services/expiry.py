@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from satchel.domain.clock import utcnow
-from satchel.ports import ObjectStore, UnitOfWork, UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from satchel.ports.storage import ObjectStore
 from satchel.services.uploads import Uploads
 
 BATCH = 200

@@ -16,7 +16,9 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
 from satchel.domain.sharing import Share
-from satchel.ports import FILE_SORTS, ObjectStore, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from satchel.ports.persistence import FILE_SORTS, UnitOfWork, UnitOfWorkFactory
+from satchel.ports.security import RateLimiter
+from satchel.ports.storage import ObjectStore
 
 log = logging.getLogger("satchel.files")
 UPLOADS_PER_MINUTE = 120

@@ -6,7 +6,7 @@ from typing import Any
 
 from satchel.domain.errors import NotFound
 from satchel.domain.jobs import Job
-from satchel.ports import UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWorkFactory
 
 
 class JobsAdmin:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from satchel.ports import Probe, ServiceUnavailable
+from satchel.ports.health import Probe, ServiceUnavailable
 
 OK = "ok"
 

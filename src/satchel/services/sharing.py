@@ -19,7 +19,8 @@ from satchel.domain.sharing import (
     new_share_token,
     share_lifetime,
 )
-from satchel.ports import PasswordHasher, RateLimiter, UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.security import PasswordHasher, RateLimiter
 
 PASSWORD_ATTEMPTS = (5, 60)  # per share and client, per minute
 MAX_FILES_PER_SHARE = 100

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from satchel.domain.clock import utcnow
-from satchel.ports import ObjectInfo, ObjectStore, UnitOfWorkFactory, UploadStaging
+from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.storage import ObjectInfo, ObjectStore, UploadStaging
 
 PREFIXES = ("files/", "thumbnails/")
 # An upload stores its bytes a moment before its row, and a write in progress has staged bytes:

@@ -31,7 +31,8 @@ from satchel.domain.uploads import (
     UploadNotFound,
     UploadOverrun,
 )
-from satchel.ports import StagedPoint, UnitOfWork, UnitOfWorkFactory, UploadLocks, UploadStaging
+from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory, UploadLocks
+from satchel.ports.storage import StagedPoint, UploadStaging
 from satchel.services.files import Files, content_type_for, storage_key
 
 log = logging.getLogger("satchel.uploads")

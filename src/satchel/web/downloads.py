@@ -27,7 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 from satchel.adapters.storage import content_disposition
 from satchel.domain.errors import NotFound
 from satchel.domain.files import INFECTED, StoredFile
-from satchel.ports import ObjectStore
+from satchel.ports.storage import ObjectStore
 from satchel.runtime.metrics.instruments import DOWNLOAD_BYTES
 from satchel.web.security import DOWNLOAD_POLICY
 

@@ -11,7 +11,7 @@ from satchel.domain.accounts import User
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound
 from satchel.domain.files import StoredFile, is_file_id
-from satchel.ports import FILE_SORTS
+from satchel.ports.persistence import FILE_SORTS
 from satchel.services.sharing import MAX_FILES_PER_SHARE
 from satchel.web.params import BIGINT, FileId, RowId
 from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of, start_session

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.adapters.resilience import RETRY_AFTER
 from satchel.domain.errors import DomainError, TooManyAttempts
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.logging import get_logger
 from satchel.web.security import LoginRequired
 

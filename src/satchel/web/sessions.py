@@ -25,7 +25,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from satchel.ports import ServiceUnavailable, SessionStore
+from satchel.ports.health import ServiceUnavailable
+from satchel.ports.security import SessionStore
 from satchel.runtime.logging import get_logger
 
 COOKIE = "satchel_session"

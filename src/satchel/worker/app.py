@@ -28,7 +28,7 @@ from kombu import Queue
 
 from satchel.adapters.jobs import QUEUES, CeleryJobPublisher
 from satchel.adapters.redis import tls_options
-from satchel.ports import JobPublisher
+from satchel.ports.jobs import JobPublisher
 from satchel.runtime import lifecycle
 from satchel.runtime.logging import configure_logging, get_logger
 from satchel.runtime.metrics import directory

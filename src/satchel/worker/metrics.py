@@ -18,7 +18,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from satchel import __version__
 from satchel.adapters.jobs import QUEUES
 from satchel.bootstrap import open_outbox_census
-from satchel.ports import QueueBacklog
+from satchel.ports.jobs import QueueBacklog
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings

@@ -22,7 +22,8 @@ from datetime import timedelta
 from typing import Any
 
 from satchel.bootstrap import Services, open_services
-from satchel.ports import JobPublisher, ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
+from satchel.ports.jobs import JobPublisher
 from satchel.runtime.logging import configure_logging, get_logger
 from satchel.settings import Settings, load_settings
 

@@ -30,7 +30,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from satchel.adapters.db.queries import Query, Row
 from satchel.adapters.resilience import Guard
 from satchel.domain.errors import InvalidInput
-from satchel.ports import ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
 from satchel.runtime.logging import get_logger
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from satchel.adapters.db.engine import Connection
 from satchel.adapters.db.queries import Query, Row
 from satchel.adapters.db.schema import files
 from satchel.domain.files import StoredFile
-from satchel.ports import FILE_SORTS, FileOrder
+from satchel.ports.persistence import FILE_SORTS, FileOrder
 
 
 def _order(order: FileOrder) -> sa.UnaryExpression[object]:

@@ -24,7 +24,8 @@ from sqlalchemy.pool import NullPool
 from satchel.adapters.db.engine import Connection, lock_key, sqlalchemy_url
 from satchel.adapters.db.schema import jobs, sweeps
 from satchel.domain.jobs import DONE, FAILED, PENDING, PUBLISHED, RUNNING, UNFINISHED, Job
-from satchel.ports import QueueBacklog, ServiceUnavailable
+from satchel.ports.health import ServiceUnavailable
+from satchel.ports.jobs import QueueBacklog
 
 JOBS_CHANNEL = "satchel_jobs"
 SWEEP_LOCK = 7431002

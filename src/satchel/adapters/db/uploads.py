@@ -16,7 +16,7 @@ from satchel.adapters.db.engine import Connection, lock_key, sever, sqlalchemy_u
 from satchel.adapters.db.schema import uploads
 from satchel.adapters.resilience import Guard
 from satchel.domain.uploads import Upload, UploadBusy
-from satchel.ports import StagedPoint
+from satchel.ports.storage import StagedPoint
 
 
 def _upload(row: Any) -> Upload:

@@ -14,7 +14,7 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import MAX_DOWNLOADS
-from satchel.ports import FileSort
+from satchel.ports.persistence import FileSort
 from satchel.runtime.logging import get_logger
 from satchel.web.api.multipart import MultipartBody
 from satchel.web.api.schemas import (

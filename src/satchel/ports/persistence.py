@@ -1,0 +1,165 @@
+"""The repositories of each bounded context, and the unit of work (one transaction) they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, get_args
+
+from satchel.domain.accounts import ApiToken, User
+from satchel.domain.files import StoredFile
+from satchel.domain.sharing import Share
+from satchel.domain.uploads import Upload
+from satchel.ports.jobs import JobRepository
+from satchel.ports.storage import StagedPoint
+
+
+class UserRepository(Protocol):
+    async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User: ...
+    async def get(self, user_id: int) -> User | None: ...
+    async def by_email(self, email: str) -> User | None: ...
+    async def list(self) -> list[User]: ...
+    async def set_password(self, user_id: int, password_hash: str) -> None: ...
+    async def set_disabled(self, user_id: int, disabled: bool) -> None: ...
+
+    async def reserve_bytes(self, user_id: int, size: int) -> bool:
+        """Add ``size`` to the user's usage only if it stays within quota, atomically."""
+
+    async def release_bytes(self, user_id: int, size: int) -> None: ...
+
+
+class TokenRepository(Protocol):
+    async def add(self, *, user_id: int, name: str, prefix: str, token_hash: str) -> ApiToken: ...
+    async def owner_of(self, token_hash: str) -> tuple[ApiToken, User] | None: ...
+    async def list_for(self, user_id: int) -> list[ApiToken]: ...
+    async def revoke(self, user_id: int, token_id: int, now: datetime) -> bool: ...
+    async def revoke_all(self, user_id: int, now: datetime) -> int:
+        """Revoke every active token of the user; returns how many were."""
+        ...
+
+    async def touch(self, token_id: int, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileOrder:
+    """One order a listing of files can come in: by a ``StoredFile`` field, ties broken by id."""
+
+    field: str
+    descending: bool = False
+
+
+# Every sort a file listing takes, by the name clients give it, in the order they are offered: the API's
+# parameter type and the page's choices are this one list.
+FileSort = Literal["-created", "created", "name", "-name", "size", "-size"]
+
+
+FILE_SORTS: dict[FileSort, FileOrder] = {
+    "-created": FileOrder("created_at", descending=True),
+    "created": FileOrder("created_at"),
+    "name": FileOrder("name"),
+    "-name": FileOrder("name", descending=True),
+    "size": FileOrder("size"),
+    "-size": FileOrder("size", descending=True),
+}
+
+
+assert tuple(FILE_SORTS) == get_args(FileSort), "every sort has an order, in the order offered"
+
+
+class FileRepository(Protocol):
+    async def add(self, file: StoredFile) -> None: ...
+    async def get(self, file_id: str) -> StoredFile | None: ...
+    async def get_many(self, file_ids: list[str]) -> list[StoredFile]: ...
+    async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
+        """A page of the owner's files in the order ``FILE_SORTS[sort]``, and how many they own in all."""
+
+    async def rename(self, file_id: str, name: str) -> None: ...
+    async def delete(self, file_id: str) -> None: ...
+    async def set_scan_status(self, file_id: str, status: str) -> None: ...
+    async def set_thumbnail(self, file_id: str, key: str) -> None: ...
+    async def all_keys(self) -> dict[str, tuple[str, int, str]]:
+        """Every stored object's key, with its file id, size and sha256 (for storage checks)."""
+
+    async def thumbnail_keys(self) -> set[str]: ...
+
+
+class ShareRepository(Protocol):
+    async def add(
+        self,
+        *,
+        token: str,
+        owner_id: int,
+        file_ids: list[str],
+        expires_at: datetime,
+        max_downloads: int | None,
+        password_hash: str | None,
+        note: str | None,
+        now: datetime,
+        delete_files_when_done: bool = False,
+    ) -> Share: ...
+    async def get(self, share_id: int) -> Share | None: ...
+    async def by_token(self, token: str) -> Share | None: ...
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]: ...
+    async def for_file(self, file_id: str) -> list[Share]: ...
+    async def revoke(self, share_id: int, now: datetime) -> None: ...
+
+    async def take_download(self, share_id: int, now: datetime) -> int | None:
+        """Count one download if the share is still open, in one atomic statement; the new count, or None."""
+
+    async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
+        """Shares that can no longer be used: expired, revoked or out of downloads."""
+
+    async def delete(self, share_id: int) -> None: ...
+    async def open_shares_of(self, file_id: str, now: datetime) -> int:
+        """How many shares of the file are still open (``domain.sharing.OPEN_WHILE``)."""
+
+
+class UploadRepository(Protocol):
+    async def add(self, upload: Upload) -> None: ...
+    async def get(self, upload_id: str) -> Upload | None: ...
+
+    async def advance(self, upload_id: str, *, from_offset: int, point: StagedPoint, expires_at: datetime) -> bool:
+        """Move the offset on, only if it is still ``from_offset``; True if it moved."""
+
+    async def mark_finished(self, upload_id: str, file_id: str) -> None: ...
+    async def delete(self, upload_id: str) -> None: ...
+
+    async def expired(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+        """Uploads past their expiry, finished or not, in id order after ``after_id``."""
+
+    async def live_ids(self) -> set[str]:
+        """Ids of every upload still on record (for storage checks)."""
+
+
+class UploadLocks(Protocol):
+    def hold(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive right to write the upload while the block runs; raises UploadBusy if another request has it.
+
+        The right ends with the block, or with the process holding it, however it dies.
+        """
+
+
+class UnitOfWork(Protocol):
+    """One database transaction and the repositories that work inside it."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    @property
+    def files(self) -> FileRepository: ...
+    @property
+    def shares(self) -> ShareRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
+    @property
+    def uploads(self) -> UploadRepository: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
