@@ -30,6 +30,10 @@ class EmailTaken(Conflict):
     """An account with this email already exists."""
 
 
+class NotAdmin(Forbidden):
+    """Only administrators may do that."""
+
+
 class SignupDisabled(Forbidden):
     """Sign-up is closed on this server; ask an administrator for an account."""
 
@@ -86,6 +90,12 @@ class User:
     def ensure_active(self) -> None:
         if self.disabled:
             raise AccountDisabled()
+
+    def ensure_admin(self) -> None:
+        """Administration is for active accounts with ``is_admin``: every admin use case asks this first."""
+        self.ensure_active()
+        if not self.is_admin:
+            raise NotAdmin()
 
     def ensure_room_for(self, size: int) -> None:
         if size > self.remaining_bytes:

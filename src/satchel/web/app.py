@@ -18,7 +18,7 @@ from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
-from satchel.web import health, openapi, pages, problems, public
+from satchel.web import admin, health, openapi, pages, problems, public
 from satchel.web.api import account, files, shares, uploads
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
@@ -61,7 +61,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     openapi.describe(app, settings)
-    routers = (health.router, files.router, uploads.router, shares.router, account.router, public.router, pages.router)
+    routers = (
+        health.router,
+        files.router,
+        uploads.router,
+        shares.router,
+        account.router,
+        public.router,
+        pages.router,
+        admin.router,
+    )
     for router in routers:
         app.include_router(router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")

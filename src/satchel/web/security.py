@@ -137,8 +137,22 @@ async def page_user(request: Request, user: Annotated[User | None, Depends(optio
     return user
 
 
+async def api_admin(user: Annotated[User, Depends(api_user)]) -> User:
+    """An administrator calling the JSON API (``/api/admin/…``); the use cases check it again."""
+    user.ensure_admin()
+    return user
+
+
+async def page_admin(user: Annotated[User, Depends(page_user)]) -> User:
+    """An administrator in the browser (``/admin/…``); anyone else signed in gets 403."""
+    user.ensure_admin()
+    return user
+
+
 ApiUser = Annotated[User, Depends(api_user)]
 PageUser = Annotated[User, Depends(page_user)]
+ApiAdmin = Annotated[User, Depends(api_admin)]
+PageAdmin = Annotated[User, Depends(page_admin)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 
