@@ -31,6 +31,10 @@ JOBS_CHANNEL = "satchel_jobs"
 SWEEP_LOCK = 7431002
 
 
+# Due: pending and past its backoff, as ``Job.may_start`` has it; the relay and the census both count by it.
+_DUE = sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= sa.func.now())
+
+
 def _job(row: Any) -> Job:
     return Job(**row._mapping)
 
@@ -138,10 +142,7 @@ class SqlJobQueue:
     @asynccontextmanager
     async def due(self, *, limit: int, republish_after: timedelta) -> AsyncIterator[_DueBatch]:
         republish = sa.func.now() - republish_after
-        due = sa.or_(
-            sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= sa.func.now()),
-            sa.and_(jobs.c.status == PUBLISHED, jobs.c.published_at < republish),
-        )
+        due = sa.or_(_DUE, sa.and_(jobs.c.status == PUBLISHED, jobs.c.published_at < republish))
         query = sa.select(jobs).where(due).order_by(jobs.c.created_at).limit(limit).with_for_update(skip_locked=True)
         async with self._engine.begin() as conn:
             yield _DueBatch(conn, [_job(r) for r in await conn.execute(query)])
@@ -209,7 +210,6 @@ class SqlSweepLedger:
         return True
 
 
-_DUE = sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= sa.func.now())
 _COUNTS = (
     sa.select(
         jobs.c.queue,
