@@ -72,6 +72,11 @@ class Background:
                 await uow.files.set_scan_status(file_id, SCAN_FAILED)
                 await uow.commit()
 
+    async def gave_up(self, kind: str, payload: dict[str, Any]) -> None:
+        """A job of ``kind`` ran out of attempts: leave no record waiting for it (a file "pending" forever)."""
+        if kind == "scan":
+            await self.scan_gave_up(payload["file_id"])
+
     async def thumbnail(self, job_id: str, file_id: str) -> str:
         file = await self._file(file_id)
         if file is None or file.thumbnail_key or file.size > THUMBNAIL_MAX_BYTES:

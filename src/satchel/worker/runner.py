@@ -82,8 +82,7 @@ async def _failed(services: Services, job: Job, exc: Exception) -> JobStatus:
     now = utcnow()
     if job.out_of_attempts:
         log.error("job.failed", job_id=job.id, kind=job.kind, attempt=job.attempts, error=error)
-        if job.kind == "scan":  # a file must not stay "pending" forever: say the scan could not finish
-            await services.background.scan_gave_up(job.payload["file_id"])
+        await services.background.gave_up(job.kind, dict(job.payload))
         await services.job_queue.park(job.id, now, error)
         return FAILED
     log.warning("job.retrying", job_id=job.id, kind=job.kind, attempt=job.attempts, error=error)
