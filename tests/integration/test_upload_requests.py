@@ -241,3 +241,17 @@ def test_the_owner_is_mailed_once_for_each_file_that_came_in(make_app: AppFactor
     assert mail.rcpt_tos == [owner.email]
     assert "beach.jpg" in mail.message["Subject"]
     assert f"{public}/requests/{request['id']}" in mail.text and "Holiday photos" in mail.text
+
+
+def test_viewing_an_upload_link_leaves_no_state_in_redis(app: App, redis_url: str) -> None:
+    import redis
+
+    owner = app.account()
+    request = ask(app, owner)
+    keys = redis.Redis.from_url(redis_url)
+    before = set(keys.scan_iter(count=1000))
+    with stranger(app) as anyone:
+        for _ in range(200):
+            assert anyone.get(path_of(request), headers={"Accept": "text/html"}).status_code == 200
+            anyone.cookies.clear()  # each view a new visitor
+    assert set(keys.scan_iter(count=1000)) - before == set()
