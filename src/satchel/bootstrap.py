@@ -28,6 +28,7 @@ from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
 from satchel.services.jobs import JobsAdmin
+from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
 from satchel.services.storage_check import StorageCheck
 from satchel.services.uploads import Uploads
@@ -49,6 +50,7 @@ class Services:
     files: Files = field(init=False)
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
+    requests: Requests = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
     storage_check: StorageCheck = field(init=False)
@@ -89,6 +91,14 @@ class Services:
             max_days=s.share_max_days,
             default_days=s.share_default_days,
             scan_required=s.scan_required,
+        )
+        self.requests = Requests(
+            uow,
+            self.files,
+            passwords,
+            limiter,
+            max_days=s.share_max_days,
+            default_days=s.share_default_days,
         )
         self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)

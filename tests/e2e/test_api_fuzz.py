@@ -122,6 +122,10 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             assert share.status_code == 201, share.text
             world.shares.append(share.json()["id"])
             world.links.append(share.json()["token"])
+        for terms in ({"max_files": 50}, {"max_bytes": 100_000}):  # upload links, reached through path.token too
+            asked = alice.post("/api/requests", json=terms)
+            assert asked.status_code == 201, asked.text
+            world.links.append(asked.json()["token"])
         for _ in range(2):
             tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "100", "Upload-Metadata": _metadata("draft.bin")}
             created = alice.post("/api/uploads/", headers=tus)
@@ -241,6 +245,12 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 include-path = "/api/uploads/{{upload_id}}"
 include-method = "PATCH"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, 460, "5XX"]
+
+# Uploading through an upload link: what the link still takes is its state, not the request's shape (413).
+[[operations]]
+include-path = "/r/{{token}}/files/{{file_id}}"
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, "5XX"]
 
 # PUT /api/files/{{file_id}} takes a file name, and drops folders from it ("a/b.txt" is stored as "b.txt"),
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much

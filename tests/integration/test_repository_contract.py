@@ -413,3 +413,89 @@ def test_jobs_wait_in_the_outbox_newest_first_and_only_failed_ones_are_retried(c
             assert not await uow.jobs.retry("0" * 32)
 
     check(spec)
+
+
+async def add_request(subject: Subject, owner_id: int, **terms: Any) -> Any:
+    values: dict[str, Any] = {"expires_at": NOW + timedelta(days=1), "max_files": None, "max_bytes": None} | terms
+    async with subject.uow() as uow:
+        request = await uow.requests.add(
+            token=secrets.token_urlsafe(24), owner_id=owner_id, password_hash=None, note=None, now=NOW, **values
+        )
+        await uow.commit()
+    return request
+
+
+def test_a_request_takes_a_file_only_while_open_and_within_its_files_and_bytes(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject, quota=10**6)
+        two = await add_request(subject, owner, max_files=2, max_bytes=100)
+        expired = await add_request(subject, owner, expires_at=NOW - timedelta(seconds=1))
+        revoked = await add_request(subject, owner)
+        files = [await add_file(subject, owner, size=40) for _ in range(4)]
+        async with subject.uow() as uow:
+            await uow.requests.revoke(revoked.id, NOW)
+            assert await uow.requests.take(two.id, files[0].id, 40, NOW)
+            assert not await uow.requests.take(two.id, files[1].id, 61, NOW), "past its bytes"
+            assert await uow.requests.take(two.id, files[1].id, 60, NOW)
+            assert not await uow.requests.take(two.id, files[2].id, 0, NOW), "full"
+            assert not await uow.requests.take(expired.id, files[3].id, 1, NOW)
+            assert not await uow.requests.take(revoked.id, files[3].id, 1, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            counted = await uow.requests.get(two.id)
+            assert counted is not None and (counted.received_files, counted.received_bytes) == (2, 100)
+            assert counted.status(NOW) == "full"
+            assert [f.id for f in await uow.requests.received(two.id)] == [files[0].id, files[1].id]
+            assert await uow.requests.received(expired.id) == []
+
+    check(spec)
+
+
+def test_the_database_and_the_domain_agree_on_which_requests_are_open_in_every_state(
+    check: Callable[[Spec], None],
+) -> None:
+    """``domain.requests.REQUEST_OPEN_WHILE`` is the rule; ``take`` must say yes exactly where the aggregate does."""
+
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject, quota=10**6)
+        states: dict[str, dict[str, Any]] = {
+            "open": {"max_files": 5},
+            "no limits": {},
+            "one file left": {"max_files": 1},
+            "one byte left": {"max_bytes": 1},
+            "no bytes left": {"max_bytes": 1},
+            "expired": {"expires_at": NOW - timedelta(seconds=1)},
+            "expiring this instant": {"expires_at": NOW},
+            "revoked": {},
+        }
+        made = {state: await add_request(subject, owner, **terms) for state, terms in states.items()}
+        async with subject.uow() as uow:
+            await uow.requests.revoke(made["revoked"].id, NOW)
+            assert await uow.requests.take(made["no bytes left"].id, (await add_file(subject, owner)).id, 1, NOW)
+            await uow.commit()
+        for state, request in made.items():
+            async with subject.uow() as uow:
+                current = await uow.requests.get(request.id)
+                assert current is not None
+                file = await add_file(subject, owner)
+                taken = await uow.requests.take(request.id, file.id, 1, NOW)
+                assert taken == (current.ended_by(NOW) is None), state
+
+    check(spec)
+
+
+def test_requests_are_found_by_token_and_listed_newest_first_for_their_owner(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner, other = await add_user(subject), await add_user(subject)
+        first = await add_request(subject, owner)
+        await subject.tick()
+        second = await add_request(subject, owner)
+        await add_request(subject, other)
+        async with subject.uow() as uow:
+            found = await uow.requests.by_token(first.token)
+            assert found is not None and found.id == first.id
+            assert await uow.requests.by_token("nope") is None
+            listed, total = await uow.requests.list_for(owner, limit=1, offset=0)
+            assert total == 2 and [r.id for r in listed] == [second.id]
+
+    check(spec)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
 from satchel.domain.jobs import FAILED, PENDING, Job
+from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
 from satchel.ports.persistence import FILE_SORTS
 from satchel.ports.storage import StoredObject
@@ -63,6 +64,8 @@ class Tables:
     files: dict[str, StoredFile] = field(default_factory=dict)
     shares: dict[int, Share] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+    upload_requests: dict[int, UploadRequest] = field(default_factory=dict)
+    request_files: dict[int, list[str]] = field(default_factory=dict)  # by request, in the order received
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -118,6 +121,7 @@ class FakeUnitOfWork:
         self.files = FakeFiles(staged)
         self.shares = FakeShares(staged)
         self.jobs = FakeJobs(staged, self._db.clock)
+        self.requests = FakeUploadRequests(staged)
         self._staged = staged
         return self
 
@@ -322,6 +326,56 @@ class FakeShares:
 
     async def open_shares_of(self, file_id: str, now: datetime) -> int:
         return sum(1 for s in self._t.shares.values() if file_id in s.file_ids and s.is_open(now))
+
+
+class FakeUploadRequests:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(
+        self, *, token: str, owner_id: int, expires_at: datetime, max_files: int | None, max_bytes: int | None,
+        password_hash: str | None, note: str | None, now: datetime,
+    ) -> UploadRequest:  # fmt: skip
+        if any(r.token == token for r in self._t.upload_requests.values()):
+            raise ConstraintViolation("upload_requests.token already exists")
+        request = UploadRequest(
+            id=self._t.next_id(), token=token, owner_id=owner_id, created_at=now, expires_at=expires_at,
+            max_files=max_files, max_bytes=max_bytes, received_files=0, received_bytes=0,
+            password_hash=password_hash, note=note,
+        )  # fmt: skip
+        self._t.upload_requests[request.id] = request
+        return _copy(request)
+
+    async def get(self, request_id: int) -> UploadRequest | None:
+        return _copy(self._t.upload_requests.get(request_id))
+
+    async def by_token(self, token: str) -> UploadRequest | None:
+        return _copy(next((r for r in self._t.upload_requests.values() if r.token == token), None))
+
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[UploadRequest], int]:
+        owned = [r for r in self._t.upload_requests.values() if r.owner_id == owner_id]
+        owned.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [_copy(r) for r in owned[offset : offset + limit]], len(owned)
+
+    async def revoke(self, request_id: int, now: datetime) -> None:
+        request = self._t.upload_requests.get(request_id)
+        if request is not None and request.revoked_at is None:
+            request.revoked_at = now
+
+    async def take(self, request_id: int, file_id: str, size: int, now: datetime) -> bool:
+        request = self._t.upload_requests.get(request_id)
+        if request is None or request.ended_by(now) is not None:
+            return False
+        if request.remaining_bytes is not None and size > request.remaining_bytes:
+            return False
+        request.received_files += 1
+        request.received_bytes += size
+        self._t.request_files.setdefault(request_id, []).append(file_id)
+        return True
+
+    async def received(self, request_id: int) -> list[StoredFile]:
+        ids = self._t.request_files.get(request_id, [])
+        return [_copy(self._t.files[i]) for i in ids if i in self._t.files]
 
 
 class FakeJobs:

@@ -68,3 +68,13 @@ class StoredFile:
             raise FileQuarantined()
         if scan_required and self.scan_status != CLEAN:
             raise ScanPending()
+
+
+def human_size(size: int) -> str:
+    """A size as the pages and mails show it: one unit system everywhere."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"

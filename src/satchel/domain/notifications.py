@@ -42,3 +42,11 @@ def quarantined(owner: str, file_name: str, signature: str) -> Notice:
         "It is quarantined: nobody can download it, through any link. Delete it from your files.",
     ]
     return Notice((owner,), f"Malware found in {file_name}", "\n\n".join(lines) + "\n", _html(lines))
+
+
+def request_received(owner: str, url: str, file_name: str, size: str, note: str | None) -> Notice:
+    lines = [f"Someone uploaded {file_name} ({size}) through your upload link."]
+    if note:
+        lines.append(f"The link asks: {note}")
+    text = "\n\n".join([*lines, f"See what came in: {url}"]) + "\n"
+    return Notice((owner,), f"New file through your upload link: {file_name}", text, _html(lines, url, "See it"))

@@ -49,7 +49,7 @@ def check_share_password(password: str) -> None:
         raise InvalidInput("That password contains characters that cannot be stored.")
 
 
-def _clean_note(note: str | None) -> str | None:
+def clean_note(note: str | None) -> str | None:
     # Line breaks and tabs are a note's own; other control characters go (NUL cannot be stored in PostgreSQL
     # text), and so do lone surrogates (they cannot be encoded at all).
     kept = "".join(c for c in note or "" if c in "\t\n\r" or unicodedata.category(c) not in ("Cc", "Cs"))
@@ -89,7 +89,7 @@ class ShareTerms:
             raise InvalidInput(f"Links can last at most {max_days} days on this server.")
         if self.max_downloads is not None and not 1 <= self.max_downloads <= MAX_DOWNLOADS:
             raise InvalidInput(f"The download limit must be between 1 and {MAX_DOWNLOADS:,}.")
-        note = _clean_note(self.note)
+        note = clean_note(self.note)
         if note and len(note) > MAX_NOTE:
             raise InvalidInput(f"Keep the note under {MAX_NOTE} characters.")
         if len(self.notify) > MAX_RECIPIENTS:

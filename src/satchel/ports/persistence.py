@@ -10,6 +10,7 @@ from typing import Literal, Protocol, get_args
 
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.files import StoredFile
+from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
 from satchel.ports.jobs import JobRepository
@@ -141,6 +142,32 @@ class UploadLocks(Protocol):
         """
 
 
+class UploadRequestRepository(Protocol):
+    async def add(
+        self,
+        *,
+        token: str,
+        owner_id: int,
+        expires_at: datetime,
+        max_files: int | None,
+        max_bytes: int | None,
+        password_hash: str | None,
+        note: str | None,
+        now: datetime,
+    ) -> UploadRequest: ...
+    async def get(self, request_id: int) -> UploadRequest | None: ...
+    async def by_token(self, token: str) -> UploadRequest | None: ...
+    async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[UploadRequest], int]: ...
+    async def revoke(self, request_id: int, now: datetime) -> None: ...
+
+    async def take(self, request_id: int, file_id: str, size: int, now: datetime) -> bool:
+        """Count the file in if the request is open and has room for ``size`` more bytes, in one atomic
+        statement, and record that it came through the request; False when it was refused."""
+
+    async def received(self, request_id: int) -> list[StoredFile]:
+        """The files that came in through the request and still exist, in the order they arrived."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -156,6 +183,8 @@ class UnitOfWork(Protocol):
     def jobs(self) -> JobRepository: ...
     @property
     def uploads(self) -> UploadRepository: ...
+    @property
+    def requests(self) -> UploadRequestRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -10,11 +10,11 @@ from typing import Any
 from satchel.domain import notifications
 from satchel.domain.clock import Clock, utcnow
 from satchel.domain.errors import InvalidInput
-from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile
+from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile, human_size
 from satchel.domain.notifications import Notice
 from satchel.ports.content import Scanner, Thumbnailer
 from satchel.ports.mail import Mailer, Message
-from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from satchel.ports.storage import ObjectStore
 
 log = logging.getLogger("satchel.jobs")
@@ -119,6 +119,8 @@ class Background:
                 if file is None or owner is None:
                     return None
                 return notifications.quarantined(owner.email, file.name, payload["signature"])
+            if kind == "request_received":
+                return await self._request_received(uow, payload)
             share = await uow.shares.get(int(payload["share_id"]))
             if share is None or (kind == "share_invitation" and not share.is_open(self._clock())):
                 return None  # gone, or ended before we could tell anyone about it
@@ -132,6 +134,15 @@ class Background:
         if kind == "first_download":
             return notifications.first_download(owner.email, f"{self._base_url}/shares/{share.id}", names)
         raise InvalidInput(f"Unknown notice {kind!r}.")
+
+    async def _request_received(self, uow: UnitOfWork, payload: dict[str, Any]) -> Notice | None:
+        request = await uow.requests.get(int(payload["request_id"]))
+        file = await uow.files.get(payload["file_id"])
+        owner = await uow.users.get(request.owner_id) if request else None
+        if request is None or file is None or owner is None:
+            return None  # the file or the request is gone: nothing left to tell
+        url = f"{self._base_url}/requests/{request.id}"
+        return notifications.request_received(owner.email, url, file.name, human_size(file.size), request.note)
 
 
 Handler = Callable[[str, dict[str, Any]], Any]

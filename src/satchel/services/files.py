@@ -97,11 +97,19 @@ class Files:
         *,
         content_type: str | None = None,
         declared_size: int | None = None,
+        cap: tuple[int, TooLarge] | None = None,
+        also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
     ) -> StoredFile:
-        """Stream bytes to storage, then record the file; on any failure neither is left behind."""
+        """Stream bytes to storage, then record the file; on any failure neither is left behind.
+
+        ``cap`` is a further limit on the size (bytes, and the error past them), checked while streaming;
+        ``also`` joins the transaction that records the file (see ``record``)."""
         name = await self.admit(owner, name, declared_size)
         too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
-        meter = Meter(chunks, min(self._max_upload, owner.remaining_bytes), too_large)
+        limit = min(self._max_upload, owner.remaining_bytes)
+        if cap is not None and cap[0] < limit:
+            limit, too_large = cap
+        meter = Meter(chunks, limit, too_large)
         content_type = content_type_for(name, content_type)
         key = storage_key(self._clock())
         try:
@@ -114,7 +122,9 @@ class Files:
         if meter.size == 0:
             await self.discard(key)
             raise EmptyFile()
-        return await self.record(owner, name, key, size=meter.size, sha256=meter.sha256, content_type=content_type)
+        return await self.record(
+            owner, name, key, size=meter.size, sha256=meter.sha256, content_type=content_type, also=also
+        )
 
     async def record(
         self,

@@ -18,8 +18,8 @@ from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
-from satchel.web import admin, health, openapi, pages, problems, public
-from satchel.web.api import account, files, shares, uploads
+from satchel.web import admin, health, openapi, pages, problems, public, public_requests, requests_pages
+from satchel.web.api import account, files, requests, shares, uploads
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -66,8 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         files.router,
         uploads.router,
         shares.router,
+        requests.router,
         account.router,
         public.router,
+        public_requests.router,
+        requests_pages.router,
         pages.router,
         admin.router,
     )

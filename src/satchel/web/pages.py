@@ -173,7 +173,7 @@ async def new_share_page(
         return _redirect("/files")
     default = services.settings.share_default_days * 24
     return await render(
-        request, "share_new.html", files=chosen, expiry_choices=_expiry_choices(services), expires_in_hours=default
+        request, "share_new.html", files=chosen, expiry_choices=expiry_choices(services), expires_in_hours=default
     )
 
 
@@ -197,7 +197,7 @@ def _recipients(text: str) -> list[str]:
     return [r.strip() for r in text.replace(";", ",").replace("\n", ",").split(",") if r.strip()]
 
 
-def _expiry_choices(services: ServicesDep) -> list[tuple[str, int]]:
+def expiry_choices(services: ServicesDep) -> list[tuple[str, int]]:
     max_hours = services.settings.share_max_days * 24
     default_days = services.settings.share_default_days
     choices = dict(EXPIRY_CHOICES) | {f"{default_days} days" if default_days > 1 else "1 day": default_days * 24}
@@ -233,7 +233,7 @@ async def create_share(
             "share_new.html",
             422,
             files=chosen,
-            expiry_choices=_expiry_choices(services),
+            expiry_choices=expiry_choices(services),
             error=exc.message,
             note=note,
             max_downloads=max_downloads,

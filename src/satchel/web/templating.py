@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from satchel import __version__
 from satchel.domain.clock import utcnow
+from satchel.domain.files import human_size
 from satchel.web.sessions import session_of
 
 HERE = Path(__file__).parent
@@ -20,14 +21,7 @@ templates.env.auto_reload = False  # compiled once per process: templates change
 
 
 def filesize(size: int | None) -> str:
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+    return "—" if size is None else human_size(size)
 
 
 def when(moment: datetime | None) -> str:

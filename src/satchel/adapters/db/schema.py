@@ -139,3 +139,30 @@ sweeps = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("purged", sa.JSON),
 )
+
+# Upload requests: links through which anyone uploads into the owner's account, within the request's limits.
+upload_requests = sa.Table(
+    "upload_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("owner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("max_files", sa.Integer),
+    sa.Column("max_bytes", sa.BigInteger),
+    sa.Column("received_files", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("received_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("password_hash", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+# Which files came in through which request: recorded in the transaction that records the file.
+request_files = sa.Table(
+    "request_files",
+    metadata,
+    sa.Column("request_id", sa.BigInteger, sa.ForeignKey("upload_requests.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("file_id", sa.String(32), sa.ForeignKey("files.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

@@ -6,6 +6,7 @@ from satchel.adapters.db.accounts import SqlTokens, SqlUsers
 from satchel.adapters.db.engine import Database, GuardedConnection
 from satchel.adapters.db.files import SqlFiles
 from satchel.adapters.db.jobs import SqlJobs
+from satchel.adapters.db.requests import SqlUploadRequests
 from satchel.adapters.db.sharing import SqlShares
 from satchel.adapters.db.uploads import SqlUploads
 
@@ -22,6 +23,7 @@ class SqlUnitOfWork:
     shares: SqlShares
     jobs: SqlJobs
     uploads: SqlUploads
+    requests: SqlUploadRequests
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -35,6 +37,7 @@ class SqlUnitOfWork:
         self.shares = SqlShares(self._conn, self.files)
         self.jobs = SqlJobs(self._conn)
         self.uploads = SqlUploads(self._conn)
+        self.requests = SqlUploadRequests(self._conn)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

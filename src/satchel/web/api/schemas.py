@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 
 from satchel.domain.accounts import MAX_PASSWORD, MIN_PASSWORD, ApiToken, User
 from satchel.domain.files import StoredFile
+from satchel.domain.requests import MAX_FILES as MAX_REQUEST_FILES
+from satchel.domain.requests import MAX_NOTE as MAX_REQUEST_NOTE
+from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS
 from satchel.services.sharing import MAX_FILES_PER_SHARE, ShareView
 from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class, file_name
@@ -185,3 +188,47 @@ class ReadinessOut(BaseModel):
     checks: dict[str, str] = Field(description="each backing service: `ok`, or why it is not")
     breakers: dict[str, str] = Field(description="each guarded service's circuit breaker: closed, open or half-open")
     detail: str | None = Field(None, description="why not ready: shutting down, or the failing services")
+
+
+class RequestIn(BaseModel):
+    expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
+    max_files: int | None = Field(None, ge=1, le=MAX_REQUEST_FILES, description="files it takes in all; none: any")
+    max_bytes: int | None = Field(None, ge=1, le=2**62, description="bytes it takes in all; none: the owner's quota")
+    password: str | None = Field(None, max_length=MAX_PASSWORD, description="uploaders must give it")
+    note: str | None = Field(None, max_length=MAX_REQUEST_NOTE, description="shown to uploaders")
+
+
+class RequestOut(BaseModel):
+    id: int
+    url: str = Field(description="the page uploaders open; `curl -T FILE {url}/files/NAME` uploads too")
+    token: str
+    status: str = Field(description="open, expired, revoked or full")
+    created_at: datetime
+    expires_at: datetime
+    max_files: int | None
+    max_bytes: int | None
+    received_files: int
+    received_bytes: int
+    has_password: bool
+    note: str | None
+    files: list[FileOut] | None = Field(None, description="what came in (on a single request only)")
+
+    @classmethod
+    def of(
+        cls, request: UploadRequest, base_url: str, now: datetime, files: list[StoredFile] | None = None
+    ) -> RequestOut:
+        return cls(
+            id=request.id,
+            url=f"{base_url}/r/{request.token}",
+            token=request.token,
+            status=request.status(now),
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            max_files=request.max_files,
+            max_bytes=request.max_bytes,
+            received_files=request.received_files,
+            received_bytes=request.received_bytes,
+            has_password=request.has_password,
+            note=request.note,
+            files=None if files is None else [FileOut.of(f) for f in files],
+        )

@@ -520,6 +520,78 @@
     });
   }
 
+  /* ------------------------------------------------------ upload requests */
+
+  // The page of an upload link: each chosen file is one streamed PUT to the link, with its own progress.
+  // One at a time, so the link's file and size limits are met in the order the files were chosen.
+  function initRequestUploads() {
+    var zone = document.getElementById("request-dropzone");
+    if (!zone) return;
+    var input = document.getElementById("request-input");
+    var list = document.getElementById("request-uploads");
+    var target = zone.getAttribute("data-request-upload");
+    var queue = [];
+    var busy = false;
+
+    function row(file) {
+      var item = el("li", "upload");
+      var label = el("div", "upload-name");
+      label.appendChild(document.createTextNode(file.name));
+      label.appendChild(el("span", "upload-size", formatSize(file.size)));
+      var bar = el("progress");
+      bar.max = 100;
+      bar.value = 0;
+      bar.setAttribute("aria-label", "Progress of " + file.name);
+      var status = el("span", "upload-status", "Waiting…");
+      item.appendChild(label);
+      item.appendChild(bar);
+      item.appendChild(status);
+      item.appendChild(el("div", "upload-action"));
+      list.appendChild(item);
+      return { file: file, item: item, bar: bar, status: status };
+    }
+
+    function next() {
+      if (busy || !queue.length) return;
+      busy = true;
+      var job = queue.shift();
+      var xhr = new XMLHttpRequest();
+      xhr.open("PUT", target + encodeURIComponent(job.file.name));
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+      if (job.file.type) xhr.setRequestHeader("Content-Type", job.file.type);
+      xhr.upload.onprogress = function (event) {
+        if (!event.lengthComputable) return;
+        job.bar.value = Math.floor((event.loaded / event.total) * 100);
+        job.status.textContent = job.bar.value + " %";
+      };
+      xhr.onloadend = function () {
+        var ok = xhr.status === 201;
+        job.item.classList.add(ok ? "is-done" : "is-error");
+        job.bar.value = ok ? 100 : job.bar.value;
+        job.status.textContent = ok ? "Sent" : problemDetail(xhr);
+        announce(job.file.name + (ok ? " sent." : " was not sent."));
+        busy = false;
+        next();
+      };
+      job.status.textContent = "0 %";
+      xhr.send(job.file);
+    }
+
+    function add(files) {
+      for (var i = 0; i < files.length; i++) queue.push(row(files[i]));
+      next();
+    }
+
+    input.addEventListener("change", function () { add(input.files); input.value = ""; });
+    zone.addEventListener("dragover", function (event) { event.preventDefault(); zone.classList.add("is-dragover"); });
+    zone.addEventListener("dragleave", function () { zone.classList.remove("is-dragover"); });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      zone.classList.remove("is-dragover");
+      if (event.dataTransfer && event.dataTransfer.files) add(event.dataTransfer.files);
+    });
+  }
+
   /* ------------------------------------------------------------ confirmations */
 
   function initConfirm() {
@@ -532,6 +604,7 @@
 
   function init() {
     initUploads();
+    initRequestUploads();
     initSelection();
     initCopy();
     initConfirm();
