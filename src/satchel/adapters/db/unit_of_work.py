@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from satchel.adapters.db.accounts import SqlTokens, SqlUsers
+from satchel.adapters.db.audit import SqlAudit
 from satchel.adapters.db.engine import Database, GuardedConnection
 from satchel.adapters.db.files import SqlFiles
 from satchel.adapters.db.jobs import SqlJobs
@@ -22,6 +23,7 @@ class SqlUnitOfWork:
     shares: SqlShares
     jobs: SqlJobs
     uploads: SqlUploads
+    audit: SqlAudit
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -35,6 +37,7 @@ class SqlUnitOfWork:
         self.shares = SqlShares(self._conn, self.files)
         self.jobs = SqlJobs(self._conn)
         self.uploads = SqlUploads(self._conn)
+        self.audit = SqlAudit(self._conn)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -45,3 +48,4 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None
         await self._conn.commit()
+        self.audit.committed()  # logged only once kept
