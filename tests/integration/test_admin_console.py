@@ -143,10 +143,10 @@ def test_an_upload_a_download_and_a_revoke_are_on_the_trail_with_the_client_addr
     assert app.client.get(f"/s/{share['token']}/download").status_code == 200
     assert app.client.delete(f"/api/shares/{share['id']}", headers=alice.auth).status_code == 204
 
-    (upload,) = audit(app, admin, subject=file_id)
+    (upload,) = audit(app, admin, subject=f"file:{file_id}")
     assert (upload["action"], upload["actor_email"], upload["client"]) == ("file.uploaded", alice.email, "testclient")
     assert upload["details"] == {"name": "trail.txt", "size": 12}
-    revoked, downloaded, created = audit(app, admin, subject=str(share["id"]))
+    revoked, downloaded, created = audit(app, admin, subject=f"share:{share['id']}")
     assert [e["action"] for e in (revoked, downloaded, created)] == [
         "share.revoked",
         "share.downloaded",
@@ -165,7 +165,7 @@ def test_sign_ins_and_failed_sign_ins_are_on_the_trail(app: App) -> None:
     assert wrong.status_code == 401
 
     failed, signed_in = audit(app, admin, user=alice.email.upper())
-    assert (signed_in["action"], signed_in["subject"]) == ("account.signed_in", str(alice.id))
+    assert (signed_in["action"], signed_in["subject"]) == ("account.signed_in", f"user:{alice.id}")
     assert (failed["action"], failed["details"]) == ("account.sign_in_failed", {"reason": "wrong password"})
     assert "not the one!" not in str(failed)
 
@@ -208,7 +208,7 @@ def test_the_files_api_lists_every_users_files_with_owner_and_an_admin_deletes_o
     assert app.client.delete(f"/api/admin/files/{file_id}", headers=admin.auth).status_code == 204
     assert app.client.get(f"/api/files/{file_id}", headers=alice.auth).status_code == 404
     assert app.client.get("/api/me", headers=alice.auth).json()["used_bytes"] == 0
-    (deleted,) = audit(app, admin, subject=file_id, action="admin.file_deleted")
+    (deleted,) = audit(app, admin, subject=f"file:{file_id}", action="admin.file_deleted")
     assert deleted["actor_email"] == admin.email and deleted["details"]["owner_id"] == alice.id
     assert app.client.delete(f"/api/admin/files/{file_id}", headers=admin.auth).status_code == 404
 
@@ -239,7 +239,7 @@ def test_the_shares_api_filters_by_state_and_an_admin_revokes_any_link(app: App)
     assert app.client.delete(f"/api/admin/shares/{share['id']}", headers=admin.auth).status_code == 204
     assert app.client.get(f"/api/shares/{share['id']}", headers=alice.auth).json()["status"] == "revoked"
     assert app.client.get(f"/s/{share['token']}/download").status_code == 410
-    assert audit(app, admin, subject=str(share["id"]))[0]["action"] == "admin.share_revoked"
+    assert audit(app, admin, subject=f"share:{share['id']}")[0]["action"] == "admin.share_revoked"
     bad = app.client.get("/api/admin/shares", params={"status": "lost"}, headers=admin.auth)
     assert bad.status_code == 422
 
@@ -272,5 +272,5 @@ def test_failed_jobs_are_listed_and_retried_from_the_api_and_the_page(app: App) 
     assert second in page.text and first not in page.text
     done = app.client.post(f"/admin/jobs/{second}/retry", data={"csrf_token": app.csrf("/admin/jobs")}, headers=HTML)
     assert done.status_code == 200 and "back in the queue" in done.text
-    (retried,) = audit(app, admin, subject=second)
+    (retried,) = audit(app, admin, subject=f"job:{second}")
     assert (retried["action"], retried["actor_email"]) == ("job.retried", admin.email)

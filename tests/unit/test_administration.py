@@ -124,7 +124,7 @@ def test_deleting_anyones_file_frees_the_owners_quota_and_bytes_and_is_recorded(
     assert (event.action, event.actor_email, event.subject, event.client) == (
         "admin.file_deleted",
         "root@example.com",
-        file_id,
+        f"file:{file_id}",
         "10.0.0.1",
     )
     assert event.details["owner_id"] == world.alice.id
@@ -184,8 +184,8 @@ def test_audit_lists_newest_first_filtered_and_paged(world: World) -> None:
     assert total == 3 and [e.action for e in events] == ["file.deleted", "file.uploaded"]
     alices, total = run(world.admin.audit(world.root, audit_filter(email=" Alice@Example.com ")))
     assert total == 2 and {e.actor_email for e in alices} == {"alice@example.com"}
-    (about,), _ = run(world.admin.audit(world.root, audit_filter(subject=first, action="file.deleted")))
-    assert about.subject == first
+    (about,), _ = run(world.admin.audit(world.root, audit_filter(subject=f"file:{first}", action="file.deleted")))
+    assert about.subject == f"file:{first}"
     recent, _ = run(world.admin.audit(world.root, audit_filter(since=world.clock.now)))  # since b.txt came
     assert [e.details["name"] for e in recent] == ["a.txt", "b.txt"]
 

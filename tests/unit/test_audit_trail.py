@@ -62,7 +62,7 @@ def test_an_upload_is_recorded_with_its_owner_name_size_and_client(world: World)
 
     (event,) = world.db.audit
     assert (event.action, event.actor_id, event.actor_email) == ("file.uploaded", world.alice.id, "alice@example.com")
-    assert (event.subject, event.client, event.at) == (file_id, CLIENT, world.clock.now)
+    assert (event.subject, event.client, event.at) == (f"file:{file_id}", CLIENT, world.clock.now)
     assert event.details == {"name": "report.pdf", "size": 5}
 
 
@@ -83,7 +83,7 @@ def test_a_kept_event_is_logged_as_audit_action_with_its_fields(world: World, ca
 
     (record,) = [r for r in caplog.records if r.name == "satchel.audit"]
     assert record.getMessage() == "audit.file.uploaded"
-    assert record.__dict__["subject"] == file_id and record.__dict__["detail_name"] == "report.pdf"
+    assert record.__dict__["subject"] == f"file:{file_id}" and record.__dict__["detail_name"] == "report.pdf"
 
 
 def test_deleting_a_file_records_it_in_the_same_transaction(world: World) -> None:
@@ -91,7 +91,7 @@ def test_deleting_a_file_records_it_in_the_same_transaction(world: World) -> Non
     asyncio.run(world.files.delete(world.alice, file_id, client=CLIENT))
 
     assert world.actions() == ["file.uploaded", "file.deleted"]
-    assert world.db.audit[-1].subject == file_id and world.db.audit[-1].details["size"] == len(b"some bytes")
+    assert world.db.audit[-1].subject == f"file:{file_id}" and world.db.audit[-1].details["size"] == len(b"some bytes")
 
 
 def test_share_created_downloaded_and_revoked_are_recorded_without_token_or_password(world: World) -> None:
@@ -105,9 +105,13 @@ def test_share_created_downloaded_and_revoked_are_recorded_without_token_or_pass
     assert world.actions() == ["file.uploaded", "share.created", "share.downloaded", "share.revoked"]
     created, downloaded, revoked = world.db.audit[1:]
     assert created.details["files"] == [file_id] and created.details["password"] is True
-    assert (downloaded.subject, downloaded.client, downloaded.actor_id) == (str(view.share.id), "198.51.100.1", None)
+    assert (downloaded.subject, downloaded.client, downloaded.actor_id) == (
+        f"share:{view.share.id}",
+        "198.51.100.1",
+        None,
+    )
     assert downloaded.details == {"files": [file_id], "names": ["report.pdf"], "count": 1}
-    assert revoked.subject == str(view.share.id)
+    assert revoked.subject == f"share:{view.share.id}"
     every_value = repr([e.__dict__ for e in world.db.audit])
     assert view.share.token not in every_value and "hunter22" not in every_value
 
@@ -154,7 +158,7 @@ def test_retrying_a_failed_job_is_recorded_with_who_did_it(world: World) -> None
     asyncio.run(world.jobs.retry(job_id, actor=world.alice, client=CLIENT))
 
     (event,) = world.db.audit
-    assert (event.action, event.subject, event.actor_email) == ("job.retried", job_id, "alice@example.com")
+    assert (event.action, event.subject, event.actor_email) == ("job.retried", f"job:{job_id}", "alice@example.com")
     assert event.details == {"kind": "mail", "queue": "mail", "attempts": 0}
 
 

@@ -39,14 +39,15 @@ ACTIONS: Final[tuple[str, ...]] = (
     JOB_RETRIED,
 )
 MAX_CLIENT = 64
-MAX_SUBJECT = 64
+MAX_SUBJECT = 64  # the longest is a job's or a file's: 'file:' and 32 hex digits
 
 log = logging.getLogger("satchel.audit")
 
 
 @dataclass
 class AuditEvent:
-    """One thing that happened. ``actor_email`` is the actor's address at the time: it outlives the account."""
+    """One thing that happened. ``actor_email`` is the actor's address at the time: it outlives the account.
+    ``subject`` is what it happened to, by kind and id: ``file:<id>``, ``share:<id>``, ``user:<id>``, ``job:<id>``."""
 
     action: str
     at: datetime
@@ -65,7 +66,7 @@ class AuditEvent:
         *,
         actor: User | None = None,
         email: str | None = None,
-        subject: str | int | None = None,
+        subject: str | None = None,
         client: str | None = None,
         **details: Any,
     ) -> AuditEvent:
@@ -77,7 +78,7 @@ class AuditEvent:
             at=at,
             actor_id=actor.id if actor else None,
             actor_email=actor.email if actor else email,
-            subject=None if subject is None else str(subject)[:MAX_SUBJECT],
+            subject=None if subject is None else subject[:MAX_SUBJECT],
             client=client[:MAX_CLIENT] if client else None,
             details=details,
         )

@@ -113,7 +113,7 @@ class Accounts:
     async def _audit_sign_in(self, action: str, user: User | None, email: str, client: str, **details: str) -> None:
         # The address tried is kept as given (normalized), never the password.
         event = AuditEvent.of(
-            action, self._clock(), actor=user, email=email, subject=user.id if user else None, client=client
+            action, self._clock(), actor=user, email=email, subject=f"user:{user.id}" if user else None, client=client
         )
         event.details.update(details)
         async with self._uow() as uow:

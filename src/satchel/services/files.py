@@ -160,7 +160,7 @@ class Files:
                 if also is not None:
                     await also(uow, record)
                 event = AuditEvent.of(
-                    FILE_UPLOADED, record.created_at, actor=owner, subject=record.id, client=client,
+                    FILE_UPLOADED, record.created_at, actor=owner, subject=f"file:{record.id}", client=client,
                     name=record.name, size=record.size,
                 )  # fmt: skip
                 await uow.audit.record(event)
@@ -246,7 +246,7 @@ class Files:
             await uow.files.delete(file.id)
             await uow.users.release_bytes(file.owner_id, file.size)
             event = AuditEvent.of(
-                action, self._clock(), actor=actor, subject=file.id, client=client,
+                action, self._clock(), actor=actor, subject=f"file:{file.id}", client=client,
                 name=file.name, size=file.size, owner_id=file.owner_id,
             )  # fmt: skip
             await uow.audit.record(event)

@@ -34,7 +34,7 @@ class JobsAdmin:
             if job is None or not await uow.jobs.retry(job_id):
                 raise NotFound(f"No failed job {job_id}.")
             event = AuditEvent.of(
-                JOB_RETRIED, utcnow(), actor=actor, subject=job_id, client=client,
+                JOB_RETRIED, utcnow(), actor=actor, subject=f"job:{job_id}", client=client,
                 kind=job.kind, queue=job.queue, attempts=job.attempts,
             )  # fmt: skip
             await uow.audit.record(event)

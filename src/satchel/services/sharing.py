@@ -116,7 +116,7 @@ class Sharing:
                 payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
                 await uow.jobs.add("mail", payload, queue="mail")
             event = AuditEvent.of(
-                SHARE_CREATED, now, actor=owner, subject=share.id, client=client,
+                SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
                 files=file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
                 password=share.has_password,
             )  # fmt: skip
@@ -155,7 +155,7 @@ class Sharing:
             now = self._clock()
             await uow.shares.revoke(share.id, now)
             event = AuditEvent.of(
-                action, now, actor=actor, subject=share.id, client=client, owner_id=share.owner_id,
+                action, now, actor=actor, subject=f"share:{share.id}", client=client, owner_id=share.owner_id,
                 files=share.file_ids, already_revoked=share.revoked_at is not None,
             )  # fmt: skip
             await uow.audit.record(event)
@@ -200,7 +200,7 @@ class Sharing:
             taken = await uow.shares.take_download(view.share.id, now)
             if taken is not None:  # counted and recorded together, or neither
                 event = AuditEvent.of(
-                    SHARE_DOWNLOADED, now, subject=view.share.id, client=client,
+                    SHARE_DOWNLOADED, now, subject=f"share:{view.share.id}", client=client,
                     files=[f.id for f in files], names=[f.name for f in files][:20], count=taken,
                 )  # fmt: skip
                 await uow.audit.record(event)

@@ -39,7 +39,9 @@ class AuditEventOut(BaseModel):
     action: str = Field(description="what happened: " + ", ".join(f"`{a}`" for a in ACTIONS))
     actor_id: int | None = Field(description="who did it; null for a visitor, or an account since deleted")
     actor_email: str | None = Field(description="their address at the time (for a failed sign-in: the one tried)")
-    subject: str | None = Field(description="the file, share, user or job it was done to, by id")
+    subject: str | None = Field(
+        description="what it was done to, by kind and id: `file:<id>`, `share:<id>`, `user:<id>` or `job:<id>`"
+    )
     client: str | None = Field(description="the client's address")
     details: dict[str, Any] = Field(description="small facts: a file's name and size, a share's files")
 
@@ -100,7 +102,7 @@ async def list_audit(
     services: ServicesDep,
     action: Annotated[AuditAction | None, Query(description="one action")] = None,
     user: Annotated[str | None, Query(max_length=254, description="the actor's email address")] = None,
-    subject: Annotated[str | None, Query(max_length=64, description="a file, share, user or job id")] = None,
+    subject: Annotated[str | None, Query(max_length=64, description="what it was done to, like `share:12`")] = None,
     since: Annotated[datetime | None, Query(description="from this time on, with its time zone")] = None,
     until: Annotated[datetime | None, Query(description="before this time, with its time zone")] = None,
     limit: Limit = 50,
