@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from satchel.adapters.db.schema import jobs
 from satchel.domain.accounts import User
+from satchel.services.administration import audit_filter
 
 from support.app import PASSWORD, Account, App
 
@@ -274,3 +275,37 @@ def test_failed_jobs_are_listed_and_retried_from_the_api_and_the_page(app: App) 
     assert done.status_code == 200 and "back in the queue" in done.text
     (retried,) = audit(app, admin, subject=f"job:{second}")
     assert (retried["action"], retried["actor_email"]) == ("job.retried", admin.email)
+
+
+def test_each_listing_is_one_query_however_many_rows_and_files_it_holds(app: App) -> None:
+    from sqlalchemy import event
+
+    admin, alice = make_admin(app), app.account()
+    ids = [app.upload(alice, f"n-{i}.txt", b"abc", share="false")["file"]["id"] for i in range(4)]
+    for pair in (ids[:2], ids[2:]):
+        app.share(alice, pair)
+
+    async def admin_account() -> User | None:
+        async with app.services.uow() as uow:
+            return await uow.users.get(admin.id)
+
+    admin_user = app.call(admin_account)
+    assert admin_user is not None
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = app.services.database._units.sync_engine  # the engine units of work run on
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        shares, _ = app.call(lambda: app.services.administration.shares(admin_user, limit=50))
+        assert len(statements) == 1 and any(s.file_names for s in shares)
+        statements.clear()
+        app.call(lambda: app.services.administration.files(admin_user, search=alice.email))
+        assert len(statements) == 1
+        statements.clear()
+        app.call(lambda: app.services.administration.audit(admin_user, audit_filter(email=alice.email)))
+        assert len(statements) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
