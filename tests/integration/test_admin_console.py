@@ -309,3 +309,23 @@ def test_each_listing_is_one_query_however_many_rows_and_files_it_holds(app: App
         assert len(statements) == 1
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_resumable_upload_is_on_the_trail_once_it_becomes_a_file(app: App) -> None:
+    import base64
+
+    admin, alice = make_admin(app), app.account()
+    name = base64.b64encode(b"resumed.bin").decode()
+    tus = {"Tus-Resumable": "1.0.0", **alice.auth}
+    created = app.client.post(
+        "/api/uploads/", headers={**tus, "Upload-Length": "10", "Upload-Metadata": f"filename {name}"}
+    )
+    path = created.headers["location"].removeprefix("http://satchel.test")
+    octets = {**tus, "Content-Type": "application/offset+octet-stream"}
+    app.client.patch(path, content=b"01234", headers={**octets, "Upload-Offset": "0"})
+    assert audit(app, admin, user=alice.email) == [], "not a file yet"
+    done = app.client.patch(path, content=b"56789", headers={**octets, "Upload-Offset": "5"})
+
+    (event,) = audit(app, admin, user=alice.email)
+    assert event["subject"] == f"file:{done.headers['Satchel-File-Id']}" and event["client"] == "testclient"
+    assert (event["action"], event["details"]) == ("file.uploaded", {"name": "resumed.bin", "size": 10})
