@@ -24,6 +24,7 @@ from satchel.ports.jobs import JobQueue, OutboxCensus, SweepLedger
 from satchel.ports.mail import Mailer
 from satchel.ports.persistence import UnitOfWorkFactory
 from satchel.services.accounts import Accounts
+from satchel.services.administration import Administration
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
@@ -53,6 +54,7 @@ class Services:
     requests: Requests = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
+    administration: Administration = field(init=False)
     storage_check: StorageCheck = field(init=False)
     background: Background = field(init=False)
     job_queue: JobQueue = field(init=False)  # the worker's side of the outbox
@@ -102,6 +104,7 @@ class Services:
         )
         self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)
+        self.administration = Administration(uow, self.files, self.sharing, self.jobs)
         self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
         self.background = Background(
             uow,

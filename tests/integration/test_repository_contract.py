@@ -498,4 +498,105 @@ def test_requests_are_found_by_token_and_listed_newest_first_for_their_owner(che
             listed, total = await uow.requests.list_for(owner, limit=1, offset=0)
             assert total == 2 and [r.id for r in listed] == [second.id]
 
+
+# --- the audit trail and the admin console's listings ---------------------------------------------------
+
+
+def test_audit_events_are_kept_only_with_their_commit_and_listed_newest_first_by_filter(
+    check: Callable[[Spec], None],
+) -> None:
+    from satchel.domain.audit import AuditEvent, AuditFilter
+
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        base = datetime.now(UTC).replace(microsecond=0)
+        async with subject.uow() as uow:
+            await uow.audit.record(AuditEvent.of("file.uploaded", base, email="gone@example.com"))  # rolled back
+        async with subject.uow() as uow:
+            happened = [(0, "file.uploaded", "f1"), (1, "share.created", "7"), (2, "file.deleted", "f1")]
+            for minutes, action, subject_id in happened:
+                event = AuditEvent.of(
+                    action, base + timedelta(minutes=minutes), email="a@example.com", subject=subject_id,
+                    client="192.0.2.1", name="a.txt", size=3,
+                )  # fmt: skip
+                event.actor_id = user_id
+                await uow.audit.record(event)
+            await uow.commit()
+        async with subject.uow() as uow:
+            every, total = await uow.audit.list(AuditFilter(), limit=10, offset=0)
+            assert total == 3 and [e.action for e in every] == ["file.deleted", "share.created", "file.uploaded"]
+            assert every[0].details == {"name": "a.txt", "size": 3} and every[0].actor_id == user_id
+            newest = every[0]
+            assert (newest.client, newest.actor_email) == ("192.0.2.1", "a@example.com")
+            assert newest.at == base + timedelta(minutes=2)
+            by_subject, total = await uow.audit.list(AuditFilter(subject="f1"), limit=1, offset=1)
+            assert total == 2 and [e.action for e in by_subject] == ["file.uploaded"]
+            ranged, _ = await uow.audit.list(
+                AuditFilter(since=base + timedelta(minutes=1), until=base + timedelta(minutes=2)), limit=10, offset=0
+            )
+            assert [e.action for e in ranged] == ["share.created"]
+            none, total = await uow.audit.list(AuditFilter(actor_email="gone@example.com"), limit=10, offset=0)
+            assert (none, total) == ([], 0)
+            beyond, total = await uow.audit.list(AuditFilter(action="file.deleted"), limit=10, offset=5)
+            assert (beyond, total) == ([], 1)
+        async with subject.uow() as uow:
+            assert await uow.audit.prune(base + timedelta(minutes=1)) == 1
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert (await uow.audit.list(AuditFilter(), limit=10, offset=0))[1] == 2
+
+    check(spec)
+
+
+def test_every_users_files_list_with_their_owner_by_sort_and_search(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        alice, bob = await add_user(subject), await add_user(subject)
+        await add_file(subject, alice, "Big_Report.pdf", size=900)
+        await add_file(subject, bob, "notes.txt", size=10)
+        await add_file(subject, alice, "50%.txt", size=50)
+        async with subject.uow() as uow:
+            users = {alice: (await uow.users.get(alice)), bob: (await uow.users.get(bob))}
+            by_size, total = await uow.files.list_all(sort="-size", search=None, limit=10, offset=0)
+            assert total == 3 and [o.file.name for o in by_size] == ["Big_Report.pdf", "50%.txt", "notes.txt"]
+            assert by_size[0].owner_email == users[alice].email  # type: ignore[union-attr]
+            found, total = await uow.files.list_all(sort="name", search="big_rep", limit=10, offset=0)
+            assert total == 1 and found[0].file.name == "Big_Report.pdf"
+            found, _ = await uow.files.list_all(sort="name", search="%", limit=10, offset=0)
+            assert [o.file.name for o in found] == ["50%.txt"], "a % is a character searched for, not a wildcard"
+            email = users[bob].email  # type: ignore[union-attr]
+            found, total = await uow.files.list_all(sort="-created", search=email.upper(), limit=10, offset=0)
+            assert total == 1 and found[0].file.name == "notes.txt"
+            page, total = await uow.files.list_all(sort="-created", search=None, limit=1, offset=1)
+            assert total == 3 and [o.file.name for o in page] == ["notes.txt"]
+            beyond, total = await uow.files.list_all(sort="-created", search=None, limit=1, offset=9)
+            assert (beyond, total) == ([], 3)
+
+    check(spec)
+
+
+def test_every_users_shares_list_with_owner_file_names_and_each_status(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        first, second = await add_file(subject, owner, "one.txt"), await add_file(subject, owner, "two.txt")
+        now = datetime.now(UTC)
+        made = {
+            "active": await add_share(subject, owner, [second.id, first.id]),
+            "expired": await add_share(subject, owner, [first.id], expires_at=now - timedelta(hours=1)),
+            "used up": await add_share(subject, owner, [first.id], max_downloads=1),
+            "revoked": await add_share(subject, owner, [first.id], expires_at=now - timedelta(hours=1)),
+        }
+        async with subject.uow() as uow:
+            assert await uow.shares.take_download(made["used up"].id, now) == 1
+            await uow.shares.revoke(made["revoked"].id, now)  # expired too: revoked is told first
+            await uow.commit()
+        async with subject.uow() as uow:
+            every, total = await uow.shares.list_all(status=None, now=now, limit=10, offset=0)
+            assert total == 4 and every[-1].share.id == made["active"].id
+            assert every[-1].file_names == ["two.txt", "one.txt"] and every[-1].share.file_ids == [second.id, first.id]
+            for status, share in made.items():
+                (found,), total = await uow.shares.list_all(status=status, now=now, limit=10, offset=0)
+                assert found.share.id == share.id and found.share.status(now) == status
+            beyond, total = await uow.shares.list_all(status=None, now=now, limit=2, offset=8)
+            assert (beyond, total) == ([], 4)
+
     check(spec)

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from satchel.domain.accounts import ApiToken, User
+from satchel.domain.audit import AuditEvent, AuditFilter, announce
 from satchel.domain.files import StoredFile
 from satchel.domain.jobs import FAILED, PENDING, Job
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
-from satchel.ports.persistence import FILE_SORTS
+from satchel.ports.persistence import FILE_SORTS, OwnedFile, OwnedShare
 from satchel.ports.storage import StoredObject
 
 T = TypeVar("T")
@@ -66,6 +67,7 @@ class Tables:
     jobs: dict[str, Job] = field(default_factory=dict)
     upload_requests: dict[int, UploadRequest] = field(default_factory=dict)
     request_files: dict[int, list[str]] = field(default_factory=dict)  # by request, in the order received
+    audit: list[AuditEvent] = field(default_factory=list)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -102,6 +104,10 @@ class FakeDatabase:
     def shares(self) -> dict[int, Share]:
         return self.tables.shares
 
+    @property
+    def audit(self) -> list[AuditEvent]:
+        return self.tables.audit
+
     def uow(self) -> FakeUnitOfWork:
         """A ``UnitOfWorkFactory``: pass ``db.uow`` to a service."""
         return FakeUnitOfWork(self)
@@ -122,6 +128,7 @@ class FakeUnitOfWork:
         self.shares = FakeShares(staged)
         self.jobs = FakeJobs(staged, self._db.clock)
         self.requests = FakeUploadRequests(staged)
+        self.audit = FakeAudit(staged)
         self._staged = staged
         return self
 
@@ -134,6 +141,7 @@ class FakeUnitOfWork:
         self._db.tables = _copy(self._staged)
         self._db.commits += 1
         self.committed = True
+        self.audit.committed()
 
 
 # --- Repositories ---------------------------------------------------------------------------------
@@ -248,6 +256,17 @@ class FakeFiles:
         owned.sort(key=lambda f: getattr(f, order.field), reverse=order.descending)  # stable: ties in id order
         return [_copy(f) for f in owned[offset : offset + limit]], len(owned)
 
+    async def list_all(self, *, sort: str, search: str | None, limit: int, offset: int) -> tuple[list[OwnedFile], int]:
+        order = FILE_SORTS[sort]
+        needle = (search or "").casefold()
+        found = [
+            OwnedFile(_copy(f), self._t.users[f.owner_id].email)
+            for f in sorted(self._t.files.values(), key=lambda f: f.id)
+            if needle in f.name.casefold() or needle in self._t.users[f.owner_id].email.casefold()
+        ]
+        found.sort(key=lambda o: getattr(o.file, order.field), reverse=order.descending)
+        return found[offset : offset + limit], len(found)
+
     async def rename(self, file_id: str, name: str) -> None:
         if file := self._t.files.get(file_id):
             file.name = name
@@ -300,6 +319,17 @@ class FakeShares:
         owned = [s for s in self._t.shares.values() if s.owner_id == owner_id]
         owned.sort(key=lambda s: (s.created_at, s.id), reverse=True)
         return [_copy(s) for s in owned[offset : offset + limit]], len(owned)
+
+    async def list_all(
+        self, *, status: str | None, now: datetime, limit: int, offset: int
+    ) -> tuple[list[OwnedShare], int]:
+        found = [s for s in self._t.shares.values() if status is None or s.status(now) == status]
+        found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+        page = [
+            OwnedShare(_copy(s), self._t.users[s.owner_id].email, [self._t.files[i].name for i in s.file_ids])
+            for s in found[offset : offset + limit]
+        ]
+        return page, len(found)
 
     async def for_file(self, file_id: str) -> list[Share]:
         found = [s for s in self._t.shares.values() if file_id in s.file_ids]
@@ -409,6 +439,32 @@ class FakeJobs:
         job.status, job.attempts, job.last_error, job.finished_at = PENDING, 0, None, None
         job.available_at = self._clock()
         return True
+
+
+class FakeAudit:
+    """The audit trail: events kept with the unit of work's other rows, logged when it commits."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+        self.recorded: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        event.id = self._t.next_id()
+        self._t.audit.append(_copy(event))
+        self.recorded.append(event)
+
+    def committed(self) -> None:
+        events, self.recorded = self.recorded, []
+        announce(events)
+
+    async def list(self, where: AuditFilter, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
+        found = sorted((e for e in self._t.audit if where.matches(e)), key=lambda e: (e.at, e.id), reverse=True)
+        return [_copy(e) for e in found[offset : offset + limit]], len(found)
+
+    async def prune(self, before: datetime) -> int:
+        kept = [e for e in self._t.audit if e.at >= before]
+        pruned, self._t.audit[:] = len(self._t.audit) - len(kept), kept
+        return pruned
 
 
 # --- Other backing services -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from satchel import __version__
-from satchel.cli import config, expiry, jobs, processes, shell, storage, tokens, users
+from satchel.cli import audit, config, expiry, jobs, processes, shell, storage, tokens, users
 
 app = typer.Typer(
     name="satchel",
@@ -52,6 +52,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(storage.app, name="storage")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Literal, Protocol, get_args
 
 from satchel.domain.accounts import ApiToken, User
+from satchel.domain.audit import AuditEvent, AuditFilter
 from satchel.domain.files import StoredFile
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
@@ -69,12 +70,33 @@ FILE_SORTS: dict[FileSort, FileOrder] = {
 assert tuple(FILE_SORTS) == get_args(FileSort), "every sort has an order, in the order offered"
 
 
+@dataclass(frozen=True)
+class OwnedFile:
+    """A file with its owner's address, as the admin console lists every user's files."""
+
+    file: StoredFile
+    owner_email: str
+
+
+@dataclass(frozen=True)
+class OwnedShare:
+    """A share with its owner's address and its files' names, as the admin console lists every share."""
+
+    share: Share
+    owner_email: str
+    file_names: list[str]
+
+
 class FileRepository(Protocol):
     async def add(self, file: StoredFile) -> None: ...
     async def get(self, file_id: str) -> StoredFile | None: ...
     async def get_many(self, file_ids: list[str]) -> list[StoredFile]: ...
     async def list_for(self, owner_id: int, *, sort: str, limit: int, offset: int) -> tuple[list[StoredFile], int]:
         """A page of the owner's files in the order ``FILE_SORTS[sort]``, and how many they own in all."""
+
+    async def list_all(self, *, sort: str, search: str | None, limit: int, offset: int) -> tuple[list[OwnedFile], int]:
+        """A page of every user's files in the order ``FILE_SORTS[sort]``, those whose name or owner's address
+        contains ``search`` (any case) when it is given, and how many match in all: one round trip."""
 
     async def rename(self, file_id: str, name: str) -> None: ...
     async def delete(self, file_id: str) -> None: ...
@@ -104,6 +126,12 @@ class ShareRepository(Protocol):
     async def by_token(self, token: str) -> Share | None: ...
     async def list_for(self, owner_id: int, *, limit: int, offset: int) -> tuple[list[Share], int]: ...
     async def for_file(self, file_id: str) -> list[Share]: ...
+    async def list_all(
+        self, *, status: str | None, now: datetime, limit: int, offset: int
+    ) -> tuple[list[OwnedShare], int]:
+        """A page of every user's shares, newest first, those whose ``Share.status`` at ``now`` is ``status``
+        when it is given, and how many match in all: one round trip."""
+
     async def revoke(self, share_id: int, now: datetime) -> None: ...
 
     async def take_download(self, share_id: int, now: datetime) -> int | None:
@@ -168,6 +196,19 @@ class UploadRequestRepository(Protocol):
         """The files that came in through the request and still exist, in the order they arrived."""
 
 
+class AuditTrail(Protocol):
+    """The audit trail: events written in the transaction of the change they record."""
+
+    async def record(self, event: AuditEvent) -> None:
+        """Add the event to this unit of work; it is kept, and logged, only once the unit commits."""
+
+    async def list(self, where: AuditFilter, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
+        """A page of the events ``where`` matches, newest first, and how many it matches in all."""
+
+    async def prune(self, before: datetime) -> int:
+        """Delete every event older than ``before``; returns how many were."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -185,6 +226,8 @@ class UnitOfWork(Protocol):
     def uploads(self) -> UploadRepository: ...
     @property
     def requests(self) -> UploadRequestRepository: ...
+    @property
+    def audit(self) -> AuditTrail: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -18,6 +18,7 @@ from satchel.domain.accounts import (
     check_password_strength,
     normalize_email,
 )
+from satchel.domain.audit import SIGN_IN_FAILED, SIGNED_IN, AuditEvent
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.ports.persistence import UnitOfWorkFactory
@@ -98,11 +99,26 @@ class Accounts:
             user = await uow.users.by_email(email)
         if user is None:
             await self._passwords.verify(self._decoy_hash, password)  # same time as a real check: no email oracle
+            await self._audit_sign_in(SIGN_IN_FAILED, None, email, client, reason="no such account")
             raise InvalidCredentials()
         if not await self._passwords.verify(user.password_hash, password):
+            await self._audit_sign_in(SIGN_IN_FAILED, user, email, client, reason="wrong password")
             raise InvalidCredentials()
+        if user.disabled:
+            await self._audit_sign_in(SIGN_IN_FAILED, user, email, client, reason="disabled")
         user.ensure_active()
+        await self._audit_sign_in(SIGNED_IN, user, email, client)
         return user
+
+    async def _audit_sign_in(self, action: str, user: User | None, email: str, client: str, **details: str) -> None:
+        # The address tried is kept as given (normalized), never the password.
+        event = AuditEvent.of(
+            action, self._clock(), actor=user, email=email, subject=f"user:{user.id}" if user else None, client=client
+        )
+        event.details.update(details)
+        async with self._uow() as uow:
+            await uow.audit.record(event)
+            await uow.commit()
 
     async def active_user(self, user_id: int, *, stamp: str | None) -> User | None:
         """The user a session belongs to, while the account is usable and its password is the one signed in with."""

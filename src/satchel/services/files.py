@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import QuotaExceeded, User
+from satchel.domain.audit import FILE_DELETED, FILE_UPLOADED, AuditEvent
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
@@ -99,6 +100,7 @@ class Files:
         declared_size: int | None = None,
         cap: tuple[int, TooLarge] | None = None,
         also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
+        client: str | None = None,
     ) -> StoredFile:
         """Stream bytes to storage, then record the file; on any failure neither is left behind.
 
@@ -123,7 +125,14 @@ class Files:
             await self.discard(key)
             raise EmptyFile()
         return await self.record(
-            owner, name, key, size=meter.size, sha256=meter.sha256, content_type=content_type, also=also
+            owner,
+            name,
+            key,
+            size=meter.size,
+            sha256=meter.sha256,
+            content_type=content_type,
+            also=also,
+            client=client,
         )
 
     async def record(
@@ -137,6 +146,7 @@ class Files:
         content_type: str,
         also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
         keep_on_outage: bool = False,
+        client: str | None = None,
     ) -> StoredFile:
         """Record bytes already stored under ``key`` as the owner's file, with its follow-up jobs (and ``also``),
         in one transaction. On failure the bytes are removed, so nothing of the upload is left behind; with
@@ -164,6 +174,11 @@ class Files:
                     await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
                 if also is not None:
                     await also(uow, record)
+                event = AuditEvent.of(
+                    FILE_UPLOADED, record.created_at, actor=owner, subject=f"file:{record.id}", client=client,
+                    name=record.name, size=record.size,
+                )  # fmt: skip
+                await uow.audit.record(event)
                 await uow.commit()
         except BaseException as exc:
             if not (keep_on_outage and not isinstance(exc, DomainError)):
@@ -231,12 +246,25 @@ class Files:
         file.name = name
         return file
 
-    async def delete(self, owner: User, file_id: str) -> StoredFile:
+    async def delete(self, owner: User, file_id: str, *, client: str | None = None) -> StoredFile:
         """Remove the record and give back the quota, then the bytes; returns what was deleted."""
+        return await self.remove(owner, file_id, action=FILE_DELETED, client=client, any_owner=False)
+
+    async def remove(
+        self, actor: User, file_id: str, *, action: str, client: str | None, any_owner: bool
+    ) -> StoredFile:
+        """The one way a file goes: its record, its owner's quota and the event ``action`` in one transaction,
+        then its bytes. ``any_owner`` lets ``actor`` remove another's file (administration, which checks it)."""
         async with self._uow() as uow:
-            file = _owned_by(owner, await uow.files.get(file_id))
+            file = await uow.files.get(file_id)
+            file = file if any_owner and file is not None else _owned_by(actor, file)
             await uow.files.delete(file.id)
-            await uow.users.release_bytes(owner.id, file.size)
+            await uow.users.release_bytes(file.owner_id, file.size)
+            event = AuditEvent.of(
+                action, self._clock(), actor=actor, subject=f"file:{file.id}", client=client,
+                name=file.name, size=file.size, owner_id=file.owner_id,
+            )  # fmt: skip
+            await uow.audit.record(event)
             await uow.commit()
         await self._store.delete(file.storage_key)
         if file.thumbnail_key:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from satchel.domain.accounts import User
+from satchel.domain.audit import JOB_RETRIED, AuditEvent
+from satchel.domain.clock import utcnow
 from satchel.domain.errors import NotFound
 from satchel.domain.jobs import Job
 from satchel.ports.persistence import UnitOfWorkFactory
@@ -23,9 +26,16 @@ class JobsAdmin:
             await uow.commit()
         return job_id
 
-    async def retry(self, job_id: str) -> None:
-        """Put a failed job back in the outbox with a fresh set of attempts."""
+    async def retry(self, job_id: str, *, actor: User | None = None, client: str | None = None) -> None:
+        """Put a failed job back in the outbox with a fresh set of attempts, recorded in the audit trail
+        (by ``actor``, or by an operator at the command line when there is none)."""
         async with self._uow() as uow:
-            if not await uow.jobs.retry(job_id):
+            job = await uow.jobs.get(job_id)
+            if job is None or not await uow.jobs.retry(job_id):
                 raise NotFound(f"No failed job {job_id}.")
+            event = AuditEvent.of(
+                JOB_RETRIED, utcnow(), actor=actor, subject=f"job:{job_id}", client=client,
+                kind=job.kind, queue=job.queue, attempts=job.attempts,
+            )  # fmt: skip
+            await uow.audit.record(event)
             await uow.commit()

@@ -165,7 +165,14 @@ class Requests:
             await uow.jobs.add("mail", payload, queue="mail")
 
         file = await self._files.upload(
-            owner, name, chunks, content_type=content_type, declared_size=declared_size, cap=cap, also=take
+            owner,
+            name,
+            chunks,
+            content_type=content_type,
+            declared_size=declared_size,
+            cap=cap,
+            also=take,
+            client=client,
         )
         log.info("request.received", extra={"request_id": request.id, "file_id": file.id, "size": file.size})
         return file

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from satchel.domain.accounts import User
+from satchel.domain.audit import SHARE_CREATED, SHARE_DOWNLOADED, SHARE_REVOKED, AuditEvent
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.files import StoredFile, is_file_id
@@ -76,7 +77,13 @@ class Sharing:
         return terms.validated(self._max_days)
 
     async def create(
-        self, owner: User, file_ids: list[str], terms: ShareTerms, *, password: str | None = None
+        self,
+        owner: User,
+        file_ids: list[str],
+        terms: ShareTerms,
+        *,
+        password: str | None = None,
+        client: str | None = None,
     ) -> ShareView:
         """A new link to some of the owner's files."""
         owner.ensure_active()
@@ -108,6 +115,12 @@ class Sharing:
             for recipient in terms.notify:
                 payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
                 await uow.jobs.add("mail", payload, queue="mail")
+            event = AuditEvent.of(
+                SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
+                files=file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
+                password=share.has_password,
+            )  # fmt: skip
+            await uow.audit.record(event)
             await uow.commit()
         return ShareView(share, files)
 
@@ -129,13 +142,25 @@ class Sharing:
             files = {f.id: f for f in await uow.files.get_many([i for s in shares for i in s.file_ids])}
         return [ShareView(s, [files[i] for i in s.file_ids if i in files]) for s in shares]
 
-    async def revoke(self, owner: User, share_id: int) -> None:
+    async def revoke(self, owner: User, share_id: int, *, client: str | None = None) -> None:
+        await self.end(owner, share_id, action=SHARE_REVOKED, client=client, any_owner=False)
+
+    async def end(self, actor: User, share_id: int, *, action: str, client: str | None, any_owner: bool) -> Share:
+        """The one way a link is revoked, with the event ``action``; ``any_owner`` lets ``actor`` revoke
+        another's link (administration, which checks it). Returns the share as it was."""
         async with self._uow() as uow:
             share = await uow.shares.get(share_id)
-            if share is None or share.owner_id != owner.id:
+            if share is None or not (any_owner or share.owner_id == actor.id):
                 raise NotFound("No such share.")
-            await uow.shares.revoke(share.id, self._clock())
+            now = self._clock()
+            await uow.shares.revoke(share.id, now)
+            event = AuditEvent.of(
+                action, now, actor=actor, subject=f"share:{share.id}", client=client, owner_id=share.owner_id,
+                files=share.file_ids, already_revoked=share.revoked_at is not None,
+            )  # fmt: skip
+            await uow.audit.record(event)
             await uow.commit()
+        return share
 
     async def open(self, token: str) -> ShareView:
         """The public view of a link, or why it can no longer be used."""
@@ -161,7 +186,9 @@ class Sharing:
             return False  # no link was ever locked with it, and the hasher could not take it
         return await self._passwords.verify(view.share.password_hash, password)
 
-    async def take_download(self, view: ShareView, files: list[StoredFile], *, unlocked: bool) -> None:
+    async def take_download(
+        self, view: ShareView, files: list[StoredFile], *, unlocked: bool, client: str | None = None
+    ) -> None:
         """Authorize one download of ``files`` and count it, atomically, whichever process serves it."""
         now = self._clock()
         view.share.authorize_download(now, unlocked=unlocked)
@@ -171,6 +198,12 @@ class Sharing:
             file.ensure_downloadable(scan_required=self._scan_required)
         async with self._uow() as uow:
             taken = await uow.shares.take_download(view.share.id, now)
+            if taken is not None:  # counted and recorded together, or neither
+                event = AuditEvent.of(
+                    SHARE_DOWNLOADED, now, subject=f"share:{view.share.id}", client=client,
+                    files=[f.id for f in files], names=[f.name for f in files][:20], count=taken,
+                )  # fmt: skip
+                await uow.audit.record(event)
             if taken == 1:  # the owner hears about the first download, once
                 payload = {"notice": "first_download", "share_id": view.share.id}
                 await uow.jobs.add("mail", payload, queue="mail")

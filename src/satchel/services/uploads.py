@@ -97,7 +97,7 @@ class Uploads:
         log.info("upload.created", extra={"upload_id": upload_id, "length": length})
         return upload
 
-    async def state(self, owner: User, upload_id: str) -> UploadState:
+    async def state(self, owner: User, upload_id: str, *, client: str | None = None) -> UploadState:
         """Where the upload stands. An upload whose bytes are all in but that is not yet a file is finished now:
         the request that received its last byte may have died before it could do that."""
         async with self._uow() as uow:
@@ -105,7 +105,7 @@ class Uploads:
         upload.ensure_alive(self._clock())
         if upload.received and not upload.finished:
             async with self._locks.hold(upload.id):
-                return await self._finish(owner, upload.id)
+                return await self._finish(owner, upload.id, client)
         return UploadState(upload, await self._file_of(upload))
 
     async def append(
@@ -117,6 +117,7 @@ class Uploads:
         chunks: AsyncIterator[bytes],
         declared_size: int | None = None,
         checksum: Checksum | None = None,
+        client: str | None = None,
     ) -> UploadState:
         """Store the bytes of one request at ``offset``; the new offset is kept as soon as bytes are durable.
 
@@ -146,7 +147,7 @@ class Uploads:
             if digest is not None and digest.offset == upload.offset:
                 self._digests.keep(upload.id, digest)
             if upload.received:
-                return await self._finish(owner, upload.id)
+                return await self._finish(owner, upload.id, client)
             return UploadState(upload)
 
     async def terminate(self, owner: User, upload_id: str) -> None:
@@ -198,7 +199,7 @@ class Uploads:
             await uow.commit()
         upload.offset, upload.staging, upload.expires_at = point.offset, point.staging, expires
 
-    async def _finish(self, owner: User, upload_id: str) -> UploadState:
+    async def _finish(self, owner: User, upload_id: str, client: str | None) -> UploadState:
         """Make the staged bytes the file's object and record the file and the upload's end in one transaction."""
         async with self._uow() as uow:
             upload = await self._owned(uow, owner, upload_id)
@@ -222,6 +223,7 @@ class Uploads:
                 content_type=upload.content_type or "application/octet-stream",
                 also=mark,
                 keep_on_outage=True,
+                client=client,
             )
         except DomainError:
             # Refused for good (quota taken meanwhile, account disabled): the upload cannot become a file.

@@ -20,6 +20,7 @@ from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
 from satchel.web import admin, health, openapi, pages, problems, public, public_requests, requests_pages
 from satchel.web.api import account, files, requests, shares, uploads
+from satchel.web.api import admin_console as admin_console_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requests_pages.router,
         pages.router,
         admin.router,
+        admin_console_api.router,
     )
     for router in routers:
         app.include_router(router)

@@ -142,7 +142,7 @@ async def rename_file(
 
 @router.post("/files/{file_id}/delete", dependencies=[CsrfChecked])
 async def delete_file(request: Request, user: PageUser, services: ServicesDep, file_id: FileId) -> Response:
-    file = await services.files.delete(user, file_id)
+    file = await services.files.delete(user, file_id, client=client_of(request))
     await flash(request, f"Deleted {file.name}.")
     return _redirect("/files")
 
@@ -225,7 +225,7 @@ async def create_share(
             delete_files_when_done=delete_files_when_done,
             notify=_recipients(notify),
         )
-        view = await services.sharing.create(user, file_id, terms, password=password or None)
+        view = await services.sharing.create(user, file_id, terms, password=password or None, client=client_of(request))
     except DomainError as exc:
         chosen = await _chosen(user, services, file_id)
         return await render(
@@ -252,7 +252,7 @@ async def share_page(request: Request, share_id: RowId, user: PageUser, services
 
 @router.post("/shares/{share_id}/revoke", dependencies=[CsrfChecked])
 async def revoke_share(request: Request, share_id: RowId, user: PageUser, services: ServicesDep) -> Response:
-    await services.sharing.revoke(user, share_id)
+    await services.sharing.revoke(user, share_id, client=client_of(request))
     await flash(request, "The link is revoked; it no longer works for anyone.")
     return _redirect(f"/shares/{share_id}")
 

@@ -74,7 +74,7 @@ async def download_file(
     file = view.file(file_id)  # a wrong file id must not use up a download
     await _ensure_unlocked(request, services, session, view)
     span = requested_span(request, file)  # nor a range outside the file (its size shows only once unlocked)
-    await services.sharing.take_download(view, [file], unlocked=True)
+    await services.sharing.take_download(view, [file], unlocked=True, client=client_of(request))
     return await send_file(services.storage, file, span, presign=services.settings.storage_presign)
 
 
@@ -93,7 +93,7 @@ async def download_all(token: str, request: Request, services: ServicesDep, sess
     await _ensure_unlocked(request, services, session, view)
     single = view.files[0] if len(view.files) == 1 else None
     span = requested_span(request, single) if single else None  # a zip is made on the fly: no ranges
-    await services.sharing.take_download(view, view.files, unlocked=True)
+    await services.sharing.take_download(view, view.files, unlocked=True, client=client_of(request))
     if single:
         return await send_file(services.storage, single, span, presign=services.settings.storage_presign)
     return send_zip(services.storage, view.files, f"satchel-{token[:8]}.zip")

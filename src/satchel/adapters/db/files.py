@@ -7,9 +7,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from satchel.adapters.db.engine import Connection
 from satchel.adapters.db.queries import Query, Row
-from satchel.adapters.db.schema import files
+from satchel.adapters.db.schema import files, users
 from satchel.domain.files import StoredFile
-from satchel.ports.persistence import FILE_SORTS, FileOrder
+from satchel.ports.persistence import FILE_SORTS, FileOrder, OwnedFile
 
 
 def _order(order: FileOrder) -> sa.UnaryExpression[object]:
@@ -32,6 +32,9 @@ _PAGES: dict[str, Query] = {  # by the names clients give the sorts
     )
     for sort, order in FILE_SORTS.items()
 }
+
+
+_ORDERS: dict[str, FileOrder] = {str(sort): order for sort, order in FILE_SORTS.items()}
 
 
 class SqlFiles:
@@ -63,6 +66,22 @@ class SqlFiles:
     async def _count(self, owner_id: int) -> int:
         count = await self.conn.scalar(sa.select(sa.func.count()).where(files.c.owner_id == owner_id))
         return int(count or 0)
+
+    async def list_all(self, *, sort: str, search: str | None, limit: int, offset: int) -> tuple[list[OwnedFile], int]:
+        order = _ORDERS[sort]
+        query = sa.select(files, users.c.email.label("owner_email"), sa.func.count().over().label("total")).select_from(
+            files.join(users, users.c.id == files.c.owner_id)
+        )
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(sa.or_(files.c.name.ilike(pattern), users.c.email.ilike(pattern)))
+        query = query.order_by(_order(order), files.c.id).limit(limit).offset(offset)
+        rows = (await self.conn.execute(query)).all()
+        found = [OwnedFile(StoredFile(**{c.name: r._mapping[c.name] for c in files.c}), r.owner_email) for r in rows]
+        if rows or not offset:
+            return found, int(rows[0].total) if rows else 0
+        count = sa.select(sa.func.count()).select_from(query.order_by(None).limit(None).offset(None).subquery())
+        return found, int(await self.conn.scalar(count) or 0)
 
     async def rename(self, file_id: str, name: str) -> None:
         self.known.pop(file_id, None)

@@ -166,3 +166,22 @@ request_files = sa.Table(
     sa.Column("file_id", sa.String(32), sa.ForeignKey("files.id", ondelete="CASCADE"), primary_key=True, index=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# The audit trail: one row per recorded action, written in the transaction of the change (domain/audit.py).
+# It grows with use: `satchel audit prune --before DATE` deletes what is older (docs/operations.md).
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("actor_email", sa.String(254)),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("subject", sa.String(64)),
+    sa.Column("client", sa.String(64)),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_events_at", "at"),
+    sa.Index("ix_audit_events_action_at", "action", "at"),
+    sa.Index("ix_audit_events_actor_email_at", "actor_email", "at"),
+    sa.Index("ix_audit_events_subject_at", "subject", "at"),
+)

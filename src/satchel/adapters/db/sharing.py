@@ -12,9 +12,10 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from satchel.adapters.db.engine import Connection
 from satchel.adapters.db.files import SqlFiles
 from satchel.adapters.db.queries import Query
-from satchel.adapters.db.schema import files, share_files, shares
+from satchel.adapters.db.schema import files, share_files, shares, users
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import OPEN_WHILE, Share
+from satchel.ports.persistence import OwnedShare
 
 # Each term of ``domain.sharing.OPEN_WHILE``, by the status a share has once the term fails, as SQL.
 _HOLDS: dict[str, Callable[[datetime], sa.ColumnElement[bool]]] = {
@@ -31,6 +32,15 @@ def share_is_open(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(*(_HOLDS[term.status](now) for term in OPEN_WHILE))
 
 
+def share_has_status(status: str, now: datetime) -> sa.ColumnElement[bool]:
+    """Shares whose ``Share.status`` at ``now`` is ``status``: open, or the first term of ``OPEN_WHILE`` they fail."""
+    if status == "active":
+        return share_is_open(now)
+    statuses = [term.status for term in OPEN_WHILE]
+    at = statuses.index(status)  # a ValueError for a status no share has
+    return sa.and_(*(_HOLDS[s](now) for s in statuses[:at]), sa.not_(_HOLDS[status](now)))
+
+
 def _columns(row: Any) -> dict[str, Any]:
     """A row's columns, without the window-function total that paged queries add."""
     return {k: v for k, v in row._mapping.items() if k != "total"}
@@ -44,11 +54,23 @@ _FILE_IDS = (
 )
 
 
+def _share_of(columns: dict[str, Any], file_ids: list[str] | None) -> Share:
+    return Share(**columns, file_ids=list(file_ids or []))
+
+
 def _share(row: Any) -> Share:
     m = _columns(row)
     m["file_ids"] = list(m["file_ids"] or [])
     return Share(**m)
 
+
+_FILE_NAMES = (
+    sa.select(sa.func.array_agg(aggregate_order_by(files.c.name, share_files.c.position)))
+    .select_from(share_files.join(files, files.c.id == share_files.c.file_id))
+    .where(share_files.c.share_id == shares.c.id)
+    .scalar_subquery()
+    .label("file_names")
+)
 
 _SHARE = Query(sa.select(shares, _FILE_IDS).where(shares.c.id == sa.bindparam("share_id")))
 # A share and its files in one round trip: one row per file, in the share's order (one row, file columns
@@ -126,6 +148,29 @@ class SqlShares:
         rows = (await self.conn.execute(query)).all()
         total = rows[0].total if rows else 0
         return [_share(r) for r in rows], total
+
+    async def list_all(
+        self, *, status: str | None, now: datetime, limit: int, offset: int
+    ) -> tuple[list[OwnedShare], int]:
+        query = sa.select(
+            shares, _FILE_IDS, _FILE_NAMES, users.c.email.label("owner_email"), sa.func.count().over().label("total")
+        ).select_from(shares.join(users, users.c.id == shares.c.owner_id))
+        if status is not None:
+            query = query.where(share_has_status(status, now))
+        query = query.order_by(shares.c.created_at.desc(), shares.c.id.desc()).limit(limit).offset(offset)
+        rows = (await self.conn.execute(query)).all()
+        found = [
+            OwnedShare(
+                _share_of({c.name: r._mapping[c.name] for c in shares.c}, r.file_ids),
+                r.owner_email,
+                list(r.file_names or []),
+            )
+            for r in rows
+        ]
+        if rows or not offset:
+            return found, int(rows[0].total) if rows else 0
+        count = sa.select(sa.func.count()).select_from(query.order_by(None).limit(None).offset(None).subquery())
+        return found, int(await self.conn.scalar(count) or 0)
 
     async def for_file(self, file_id: str) -> list[Share]:
         query = (

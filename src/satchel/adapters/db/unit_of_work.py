@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from satchel.adapters.db.accounts import SqlTokens, SqlUsers
+from satchel.adapters.db.audit import SqlAudit
 from satchel.adapters.db.engine import Database, GuardedConnection
 from satchel.adapters.db.files import SqlFiles
 from satchel.adapters.db.jobs import SqlJobs
@@ -24,6 +25,7 @@ class SqlUnitOfWork:
     jobs: SqlJobs
     uploads: SqlUploads
     requests: SqlUploadRequests
+    audit: SqlAudit
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -38,6 +40,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobs(self._conn)
         self.uploads = SqlUploads(self._conn)
         self.requests = SqlUploadRequests(self._conn)
+        self.audit = SqlAudit(self._conn)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -48,3 +51,4 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None
         await self._conn.commit()
+        self.audit.committed()  # logged only once kept

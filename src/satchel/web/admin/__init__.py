@@ -14,3 +14,10 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 @router.get("")
 async def console() -> RedirectResponse:
     return RedirectResponse("/admin/users", status_code=303)
+
+
+# The areas, each its own module (imported here, after ``router`` exists, so each may use the package).
+from satchel.web.admin import audit, content, jobs  # noqa: E402
+
+for _area in (content, audit, jobs):
+    router.include_router(_area.router)

@@ -31,7 +31,7 @@ from satchel.web.bodies import body_stream, declared_size
 from satchel.web.downloads import requested_span, send_file, send_thumbnail
 from satchel.web.openapi import DOWNLOAD, SIGNED_IN, Responses, problems
 from satchel.web.params import FileId, FileName, Offset
-from satchel.web.security import ApiUser, ServicesDep
+from satchel.web.security import ApiUser, ServicesDep, client_of
 from satchel.web.urls import base_url
 
 log = get_logger("satchel.files")
@@ -131,10 +131,15 @@ async def put_file(
     body = body_stream(request, services.settings.body_timeout)
     async with _all_or_nothing(services, user) as stored:
         file = await services.files.upload(
-            user, name, body, content_type=request.headers.get("content-type"), declared_size=declared_size(request)
+            user,
+            name,
+            body,
+            content_type=request.headers.get("content-type"),
+            declared_size=declared_size(request),
+            client=client_of(request),
         )
         stored.append(file)
-        view = await services.sharing.create(user, [file.id], terms) if terms else None
+        view = await services.sharing.create(user, [file.id], terms, client=client_of(request)) if terms else None
     link = ShareOut.of(view, base_url(request), utcnow()) if view else None
     return UploadOut(file=FileOut.of(file), share=link)
 
@@ -154,7 +159,10 @@ async def post_files(request: Request, user: ApiUser, services: ServicesDep) -> 
     body = MultipartBody(content_type, body_stream(request, services.settings.body_timeout))
     async with _all_or_nothing(services, user) as stored:
         async for part in body.files():
-            stored.append(await services.files.upload(user, part.filename, part.chunks, content_type=part.content_type))
+            file = await services.files.upload(
+                user, part.filename, part.chunks, content_type=part.content_type, client=client_of(request)
+            )
+            stored.append(file)
         if not stored:
             raise InvalidInput("No 'file' part in the request.")
     return Page(items=[FileOut.of(f) for f in stored], total=len(stored), limit=len(stored), offset=0)
@@ -181,8 +189,8 @@ async def rename_file(body: RenameIn, user: ApiUser, services: ServicesDep, file
     summary="Delete a file and its bytes",
     responses=problems(403, (404, "No such file")),
 )
-async def delete_file(user: ApiUser, services: ServicesDep, file_id: FileId) -> Response:
-    await services.files.delete(user, file_id)
+async def delete_file(request: Request, user: ApiUser, services: ServicesDep, file_id: FileId) -> Response:
+    await services.files.delete(user, file_id, client=client_of(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

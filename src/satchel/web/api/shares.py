@@ -10,7 +10,7 @@ from satchel.domain.clock import utcnow
 from satchel.web.api.schemas import Page, ShareIn, ShareOut
 from satchel.web.openapi import SIGNED_IN, problems
 from satchel.web.params import Offset, RowId
-from satchel.web.security import ApiUser, ServicesDep
+from satchel.web.security import ApiUser, ServicesDep, client_of
 from satchel.web.urls import base_url
 
 router = APIRouter(prefix="/api/shares", tags=["shares"], dependencies=SIGNED_IN, responses=problems(401, 503))
@@ -44,7 +44,9 @@ async def create_share(body: ShareIn, request: Request, user: ApiUser, services:
         delete_files_when_done=body.delete_files_when_done,
         notify=body.notify,
     )
-    view = await services.sharing.create(user, body.file_ids, terms, password=body.password or None)
+    view = await services.sharing.create(
+        user, body.file_ids, terms, password=body.password or None, client=client_of(request)
+    )
     return ShareOut.of(view, base_url(request), utcnow())
 
 
@@ -59,6 +61,6 @@ async def get_share(share_id: RowId, request: Request, user: ApiUser, services: 
     summary="Revoke a share",
     responses=problems(403) | NO_SUCH_SHARE | problems(422),
 )
-async def revoke_share(share_id: RowId, user: ApiUser, services: ServicesDep) -> Response:
-    await services.sharing.revoke(user, share_id)
+async def revoke_share(share_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> Response:
+    await services.sharing.revoke(user, share_id, client=client_of(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

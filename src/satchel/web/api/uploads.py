@@ -26,7 +26,7 @@ from satchel.domain.uploads import Checksum
 from satchel.services.uploads import UploadState
 from satchel.web.bodies import body_stream, declared_size
 from satchel.web.openapi import SIGNED_IN, Responses, problems
-from satchel.web.security import ApiUser, ServicesDep
+from satchel.web.security import ApiUser, ServicesDep, client_of
 from satchel.web.urls import base_url
 
 TUS_VERSION = "1.0.0"
@@ -142,6 +142,7 @@ async def _append_body(
         chunks=body_stream(request, services.settings.body_timeout),
         declared_size=declared_size(request),
         checksum=checksum,
+        client=client_of(request),
     )
 
 
@@ -282,10 +283,10 @@ async def create_upload(
     },
 )
 async def upload_offset(
-    upload_id: UploadId, user: ApiUser, services: ServicesDep, tus_resumable: TusHeader
+    request: Request, upload_id: UploadId, user: ApiUser, services: ServicesDep, tus_resumable: TusHeader
 ) -> Response:
     """`Upload-Offset` is where to resume; once the upload is a file, `Satchel-File-Id` names it."""
-    state = await services.uploads.state(user, upload_id)
+    state = await services.uploads.state(user, upload_id, client=client_of(request))
     headers = {**_headers(state), "Upload-Length": str(state.upload.length)}
     return Response(status_code=status.HTTP_200_OK, headers=headers)
 

@@ -1,0 +1,155 @@
+"""Administration use cases: every user's files and shares, the audit trail, failed jobs.
+
+Each use case that acts for someone takes the acting user and asks ``actor.ensure_admin()`` first, whatever the
+route in front of it checked. Removing a file or revoking a link goes the owner's own way (``Files.remove``,
+``Sharing.end``), recorded as the administrator's action. ``events`` and ``prune`` serve operators at the
+command line, who are trusted as ``satchel jobs retry`` trusts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from satchel.domain.accounts import User, normalize_email
+from satchel.domain.audit import ACTIONS, ADMIN_FILE_DELETED, ADMIN_SHARE_REVOKED, AuditEvent, AuditFilter
+from satchel.domain.clock import utcnow
+from satchel.domain.errors import InvalidInput
+from satchel.domain.files import StoredFile
+from satchel.domain.jobs import FAILED, Job
+from satchel.domain.sharing import OPEN_WHILE, Share
+from satchel.ports.persistence import FILE_SORTS, OwnedFile, OwnedShare, UnitOfWorkFactory
+from satchel.services.files import Files
+from satchel.services.jobs import JobsAdmin
+from satchel.services.sharing import Sharing
+
+MAX_PAGE = 200
+SHARE_STATUSES = ("active", *(term.status for term in OPEN_WHILE))  # what Share.status can say
+MAX_SEARCH = 254
+
+
+def _page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInput(f"Pages hold 1 to {MAX_PAGE} items.")
+
+
+def audit_filter(
+    *,
+    action: str | None = None,
+    email: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AuditFilter:
+    """The filter a person asked for, checked: a known action, an address as accounts store them, times with
+    a time zone in the right order. Empty fields filter nothing."""
+    if action and action not in ACTIONS:
+        raise InvalidInput(f"Filter by one of the actions: {', '.join(ACTIONS)}.")
+    for when in (since, until):
+        if when is not None and when.tzinfo is None:
+            raise InvalidInput("Give times with their time zone (…Z or +01:00).")
+    if since and until and since >= until:
+        raise InvalidInput("The start of the time range must come before its end.")
+    return AuditFilter(
+        action=action or None,
+        actor_email=_email(email),
+        subject=subject.strip()[:64] if subject and subject.strip() else None,
+        since=since,
+        until=until,
+    )
+
+
+def _email(email: str | None) -> str | None:
+    if not email or not email.strip():
+        return None
+    try:
+        return normalize_email(email)
+    except InvalidInput:
+        return email.strip().lower()[:MAX_SEARCH]  # matches nothing, as a search for it should
+
+
+class Administration:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        files: Files,
+        sharing: Sharing,
+        jobs: JobsAdmin,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._uow = uow
+        self._files = files
+        self._sharing = sharing
+        self._jobs = jobs
+        self._clock = clock
+
+    # --- the audit trail
+
+    async def audit(
+        self, actor: User, where: AuditFilter, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[AuditEvent], int]:
+        actor.ensure_admin()
+        return await self.events(where, limit=limit, offset=offset)
+
+    async def events(self, where: AuditFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[AuditEvent], int]:
+        """A page of the trail, newest first (operators at the command line)."""
+        _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.audit.list(where, limit=limit, offset=offset)
+
+    async def prune(self, before: datetime) -> int:
+        """Delete the events older than ``before`` (operators at the command line); returns how many."""
+        if before.tzinfo is None:
+            raise InvalidInput("Give the date with its time zone.")
+        async with self._uow() as uow:
+            pruned = await uow.audit.prune(before)
+            await uow.commit()
+        return pruned
+
+    # --- files
+
+    async def files(
+        self, actor: User, *, sort: str = "-created", search: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[OwnedFile], int]:
+        actor.ensure_admin()
+        if sort not in FILE_SORTS:
+            raise InvalidInput(f"Sort by one of: {', '.join(FILE_SORTS)}.")
+        _page(limit, offset)
+        search = (search or "").strip()[:MAX_SEARCH] or None
+        async with self._uow() as uow:
+            return await uow.files.list_all(sort=sort, search=search, limit=limit, offset=offset)
+
+    async def delete_file(self, actor: User, file_id: str, *, client: str | None = None) -> StoredFile:
+        """Delete anyone's file as its owner would (record, quota, bytes), recorded as ``admin.file_deleted``."""
+        actor.ensure_admin()
+        return await self._files.remove(actor, file_id, action=ADMIN_FILE_DELETED, client=client, any_owner=True)
+
+    # --- shares
+
+    async def shares(
+        self, actor: User, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[OwnedShare], int]:
+        actor.ensure_admin()
+        if status and status not in SHARE_STATUSES:
+            raise InvalidInput(f"Filter by one of: {', '.join(SHARE_STATUSES)}.")
+        _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.shares.list_all(status=status or None, now=self._clock(), limit=limit, offset=offset)
+
+    async def revoke_share(self, actor: User, share_id: int, *, client: str | None = None) -> Share:
+        """Revoke anyone's link as its owner would, recorded as ``admin.share_revoked``."""
+        actor.ensure_admin()
+        return await self._sharing.end(actor, share_id, action=ADMIN_SHARE_REVOKED, client=client, any_owner=True)
+
+    # --- jobs
+
+    async def failed_jobs(self, actor: User, *, limit: int = 100) -> list[Job]:
+        """Jobs parked after their last attempt failed, newest first."""
+        actor.ensure_admin()
+        _page(limit, 0)
+        return await self._jobs.recent(status=FAILED, limit=limit)
+
+    async def retry_job(self, actor: User, job_id: str, *, client: str | None = None) -> None:
+        actor.ensure_admin()
+        await self._jobs.retry(job_id, actor=actor, client=client)
