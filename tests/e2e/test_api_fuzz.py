@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from support.processes import SatchelProcess, create_account, run_satchel, running_web
@@ -51,6 +52,7 @@ class World:
     links: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
+    failed_jobs: list[str] = field(default_factory=list)
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30)
@@ -105,7 +107,10 @@ def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
 def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
     _, url = web
     emails = {who: f"fuzz-{who}-{uuid.uuid4().hex[:8]}@example.com" for who in ("alice", "bob")}
-    world = World(url, emails, {who: create_account(base_env, email, PASSWORD) for who, email in emails.items()})
+    # Alice fuzzes as an administrator, so the admin API answers her; Bob stays an ordinary account, whom
+    # object-level authorization replays her reads as, and who must be refused everything of hers.
+    tokens = {who: create_account(base_env, email, PASSWORD, admin=who == "alice") for who, email in emails.items()}
+    world = World(url, emails, tokens)
     with world.client("alice") as alice:
         for number in range(4):
             put = alice.put(
@@ -135,10 +140,24 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             token = alice.post("/api/tokens", json={"name": name})
             assert token.status_code == 201, token.text
             world.token_ids.append(token.json()["id"])
+    world.failed_jobs = _failed_jobs(base_env["DATABASE_URL"], 3)
     with world.client("bob") as bob:  # the other account: its objects must stay out of alice's reach
         put = bob.put("/api/files/bobs-notes.txt", content=b"bob's\n")
         assert put.status_code == 201, put.text
     return world
+
+
+def _failed_jobs(database: str, count: int) -> list[str]:
+    """Jobs parked after their last attempt, for the admin API to retry (no worker runs here to fail one)."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    with psycopg.connect(database) as conn:
+        for job_id in ids:
+            conn.execute(
+                "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, last_error) "
+                "VALUES (%s, 'ping', 'default', '{}', 'failed', 5, 5, 'made up for the fuzzer')",
+                [job_id],
+            )
+    return ids
 
 
 def _metadata(filename: str) -> str:
@@ -191,9 +210,10 @@ user = "alice"
 peers = ["alice", "bob"]
 
 # tus 1.0 answers a missing or other Tus-Resumable with 412 Precondition Failed, and HTTP refuses a size
-# beyond the documented maximum with 413 Content Too Large: both are refusals of invalid data.
+# beyond the documented maximum with 413 Content Too Large: both are refusals of invalid data. 410 is the
+# state of the thing asked for (see below), answered before the request's shape is looked at.
 [checks.negative_data_rejection]
-expected-statuses = [400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429, "5XX"]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 428, 429, "5XX"]
 [checks.missing_required_header]
 expected-statuses = [400, 401, 403, 406, 412, 415, 422]
 
@@ -213,6 +233,8 @@ values = {_toml(world.links)}
 values = {_toml(world.uploads)}
 [dictionaries.tokens]
 values = {_toml(world.token_ids)}
+[dictionaries.jobs]
+values = {_toml(world.failed_jobs)}
 [dictionaries.share-passwords]
 values = {_toml([SHARE_PASSWORD])}
 [dictionaries.passwords]
@@ -229,6 +251,7 @@ values = {_toml([_metadata("fuzzed.bin")])}
 "path.upload_id" = {{ dictionary = "uploads", probability = 0.5 }}
 "header.Upload-Metadata" = {{ dictionary = "metadata", probability = 0.5 }}
 "path.token_id" = {{ dictionary = "tokens", probability = 0.5 }}
+"path.job_id" = {{ dictionary = "jobs", probability = 0.5 }}
 "body.current_password" = {{ dictionary = "passwords", probability = 0.2 }}
 
 # Starting a resumable upload: the file name travels base64-encoded inside Upload-Metadata, which no JSON

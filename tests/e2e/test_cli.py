@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -77,8 +78,6 @@ def test_version_shows_package_version_and_release(base_env: dict[str, str]) -> 
 
 
 def test_migrate_is_the_release_step_and_records_the_release(base_env: dict[str, str], empty_database: str) -> None:
-    import json
-
     env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-one"}
     first = run_satchel("migrate", env=env)
     assert first.returncode == 0, first.stderr
@@ -132,8 +131,6 @@ def test_an_earlier_releases_migrate_leaves_a_later_schema_alone_and_succeeds(
     base_env: dict[str, str], empty_database: str
 ) -> None:
     """Rolling back runs the earlier release's release step against the later schema: it must not fail."""
-    import json
-
     env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-later"}
     assert run_satchel("migrate", env=env).returncode == 0
     with psycopg.connect(empty_database) as conn:  # as a later release's migration would leave it
@@ -201,8 +198,6 @@ def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, st
 
 
 def test_purge_expired_is_a_one_off_command_with_a_dry_run(base_env: dict[str, str], own_database: str) -> None:
-    import json
-
     import httpx
 
     from support.processes import SatchelProcess, create_account
@@ -300,7 +295,12 @@ def test_jobs_list_shows_failed_jobs_and_retry_puts_one_back_in_the_outbox(
 
     retried = run_satchel("jobs", "retry", failed_id, env=env)
     assert retried.returncode == 0, retried.stderr
-    assert retried.stdout.strip() == f"job {failed_id} is pending again"
+    *events, said = retried.stdout.strip().splitlines()
+    assert said == f"job {failed_id} is pending again"
+    retry_events = [json.loads(line) for line in events]
+    assert [(e["event"], e["subject"]) for e in retry_events] == [("audit.job.retried", f"job:{failed_id}")], (
+        "the retry is on the audit trail and in the admin process's log, before the command's own line"
+    )
     with psycopg.connect(own_database) as conn:
         row = conn.execute("SELECT status, attempts FROM jobs WHERE id = %s", [failed_id]).fetchone()
     assert row == ("pending", 0), "back in the outbox with a fresh set of attempts"
@@ -317,8 +317,6 @@ def test_storage_verify_reports_progress_as_json_and_deep_finds_bytes_that_chang
 ) -> None:
     """Without a terminal, a long check says how far it got as JSON events; ``--deep`` rereads every byte, so it
     finds a file whose bytes changed though its size did not, which the quick check cannot."""
-    import json
-
     import httpx
 
     from support.processes import SatchelProcess, create_account

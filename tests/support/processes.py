@@ -115,12 +115,12 @@ def run_satchel(
     )
 
 
-def create_account(env: dict[str, str], email: str, password: str = "correct horse battery staple") -> str:
+def create_account(
+    env: dict[str, str], email: str, password: str = "correct horse battery staple", *, admin: bool = False
+) -> str:
     """An account made with the admin commands, as an operator would; returns a new API token."""
-    created = subprocess.run(
-        [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin"],
-        input=password + "\n", env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin", *(["--admin"] * admin)]
+    created = subprocess.run(command, input=password + "\n", env=env, capture_output=True, text=True, timeout=60)
     assert created.returncode == 0, created.stderr
     token = run_satchel("tokens", "create", email, env=env)
     assert token.returncode == 0, token.stderr

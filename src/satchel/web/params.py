@@ -9,13 +9,16 @@ The patterns here describe rules the domain keeps; they are for the OpenAPI docu
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
+from pydantic import BeforeValidator
 
 from satchel.domain.errors import NotFound
 from satchel.domain.files import is_file_id
@@ -37,6 +40,19 @@ async def _file_id(
 FileId = Annotated[str, Depends(_file_id)]  # the route's path must name it {file_id}
 RowId = Annotated[int, Path(ge=1, le=BIGINT)]
 Offset = Annotated[int, Query(ge=0, le=BIGINT)]
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _date_time(value: object) -> object:
+    # What the document promises (RFC 3339, a time zone included); pydantic alone would also take a bare
+    # number as seconds since 1970, or a date without a time.
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("not a date and time with its time zone, like 2026-12-05T14:30:00Z")
+    return value
+
+
+DateTime = Annotated[datetime, BeforeValidator(_date_time)]  # a query's date-time, in RFC 3339 alone
 
 
 # domain.files.clean_file_name keeps the part after the last slash or backslash, drops control and

@@ -16,7 +16,7 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import Forbidden, TooManyAttempts
 from satchel.domain.requests import RequestPasswordRequired
 from satchel.services.requests import OpenRequest
-from satchel.web.api.files import PartialPutRefused
+from satchel.web.api.files import FILE_BODY, PartialPutRefused
 from satchel.web.api.schemas import FileOut
 from satchel.web.bodies import body_stream, declared_size
 from satchel.web.openapi import problems
@@ -81,12 +81,7 @@ async def unlock(
         422,
         429,
     ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    openapi_extra={"requestBody": FILE_BODY},
 )
 async def upload(token: str, name: FileName, request: Request, services: ServicesDep, session: SessionDep) -> FileOut:
     """`curl -T report.pdf https://…/r/TOKEN/files/report.pdf`: the body streams to the link owner's storage.

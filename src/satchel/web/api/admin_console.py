@@ -18,7 +18,7 @@ from satchel.ports.persistence import FileSort, OwnedFile, OwnedShare
 from satchel.services.administration import MAX_PAGE, audit_filter
 from satchel.web.api.schemas import FileOut, Page
 from satchel.web.openapi import SIGNED_IN, problems
-from satchel.web.params import FileId, Offset, RowId
+from satchel.web.params import DateTime, FileId, Offset, RowId
 from satchel.web.security import ApiAdmin, ServicesDep, client_of
 
 router = APIRouter(
@@ -103,8 +103,8 @@ async def list_audit(
     action: Annotated[AuditAction | None, Query(description="one action")] = None,
     user: Annotated[str | None, Query(max_length=254, description="the actor's email address")] = None,
     subject: Annotated[str | None, Query(max_length=64, description="what it was done to, like `share:12`")] = None,
-    since: Annotated[datetime | None, Query(description="from this time on, with its time zone")] = None,
-    until: Annotated[datetime | None, Query(description="before this time, with its time zone")] = None,
+    since: Annotated[DateTime | None, Query(description="from this time on, with its time zone")] = None,
+    until: Annotated[DateTime | None, Query(description="before this time, with its time zone")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[AuditEventOut]:

@@ -44,7 +44,7 @@ _UPLOAD_REFUSED = problems(
     (422, "Invalid terms or name, or an empty file"),
     (429, "Too many uploads; wait `Retry-After` seconds"),
 )
-_FILE_BODY = {
+FILE_BODY = {
     "required": True,
     "description": "The file's bytes (one or more); the request's `Content-Type`, if any, becomes the file's.",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}},
@@ -112,7 +112,7 @@ async def list_files(
     summary="Upload one file as the raw request body",
     responses=problems((400, "Partial PUT (`Content-Range`): resume big uploads at /api/uploads/ instead"))
     | _UPLOAD_REFUSED,
-    openapi_extra={"requestBody": _FILE_BODY},
+    openapi_extra={"requestBody": FILE_BODY},
 )
 async def put_file(
     name: FileName,
