@@ -556,7 +556,6 @@
       item.appendChild(label);
       item.appendChild(bar);
       item.appendChild(status);
-      item.appendChild(el("div", "upload-action"));
       list.appendChild(item);
       return { file: file, item: item, bar: bar, status: status };
     }
