@@ -29,6 +29,7 @@ from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
 from satchel.services.jobs import JobsAdmin
+from satchel.services.request_uploads import RequestUploads
 from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
 from satchel.services.storage_check import StorageCheck
@@ -52,6 +53,7 @@ class Services:
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
     requests: Requests = field(init=False)
+    request_uploads: RequestUploads = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
     administration: Administration = field(init=False)
@@ -102,6 +104,7 @@ class Services:
             max_days=s.share_max_days,
             default_days=s.share_default_days,
         )
+        self.request_uploads = RequestUploads(uow, self.requests, self.uploads)
         self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)
         self.administration = Administration(uow, self.files, self.sharing, self.jobs)

@@ -4,7 +4,8 @@ Two `satchel web` processes share the database and storage behind a round-robin 
 client (tuspy, unchanged) sends a 200 MiB file in 50 MiB requests; at a random point the process
 receiving it is SIGKILLed. The client asks the balancer where the upload stands, which lands on
 the other process, and carries on. Ten times in a row, every stored SHA-256 must equal the
-source's, and `storage verify` must find nothing orphaned or half-written.
+source's, and `storage verify` must find nothing orphaned or half-written. The same holds, in two
+rounds, for a stranger uploading through a password upload link.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 SIZE = 200 * 1024 * 1024
 CHUNK = 50 * 1024 * 1024
 ROUNDS = 10
+LINK_ROUNDS = 2
 
 
 @dataclass
@@ -61,67 +64,131 @@ def _print_table(rounds: list[Round]) -> None:
         )
 
 
-def test_a_web_process_killed_mid_upload_ten_times_loses_nothing(
-    base_env: dict[str, str], own_database: str, tmp_path: Path
-) -> None:
-    env = {**base_env, "DATABASE_URL": own_database, "WEB_CONCURRENCY": "1", "GRACEFUL_TIMEOUT": "5"}
-    token = create_account(env, "chaos@example.test")
-    ports = [free_port(), free_port()]
-    processes = [_start(env, port) for port in ports]
-    proxy = RoundRobinProxy([("127.0.0.1", port) for port in ports])
-    proxy.start()
-    source = tmp_path / "source.bin"
-    rounds: list[Round] = []
-    try:
-        base = os.urandom(SIZE)
-        for number in range(1, ROUNDS + 1):
-            data = number.to_bytes(4, "big") + base[4:]  # a different file every round
-            source.write_bytes(data)
-            started = time.monotonic()
-            client = TusClient(f"{proxy.url}/api/uploads/", headers={"Authorization": f"Bearer {token}"})
-            uploader = client.uploader(
-                str(source), chunk_size=CHUNK, retries=30, retry_delay=1, metadata={"filename": f"round-{number}.bin"}
-            )
-            failure: list[BaseException] = []
+@dataclass
+class Formation:
+    """Two `satchel web` processes on one database and storage, behind a round-robin balancer."""
 
-            def upload(uploader: object = uploader, failure: list[BaseException] = failure) -> None:
-                try:
-                    uploader.upload()  # type: ignore[attr-defined]
-                except BaseException as exc:
-                    failure.append(exc)
+    env: dict[str, str]
+    ports: list[int]
+    processes: list[SatchelProcess]
+    proxy: RoundRobinProxy
 
-            sent_before = proxy.bytes_sent()
-            worker = threading.Thread(target=upload, daemon=True)
-            worker.start()
-            target = random.randint(SIZE // 10, SIZE * 9 // 10)
-            deadline = time.monotonic() + 120
-            while proxy.bytes_sent() - sent_before < target and worker.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            receiving = proxy.receiving()
-            assert receiving is not None and worker.is_alive(), "the upload finished before it could be interrupted"
-            victim = receiving.backend
-            at = proxy.bytes_sent() - sent_before
-            os.killpg(processes[victim].process.pid, signal.SIGKILL)
-            processes[victim].wait(10)
+    def upload_killing_the_receiver(
+        self, endpoint: str, headers: dict[str, str], source: Path, data: bytes, number: int
+    ) -> tuple[Round, str]:
+        """Send ``data`` with tuspy to ``endpoint`` through the balancer, SIGKILL the process receiving it at a
+        random point, let the client finish through the other one; the round, and the file it became."""
+        source.write_bytes(data)
+        started = time.monotonic()
+        client = TusClient(f"{self.proxy.url}{endpoint}", headers=headers)
+        uploader = client.uploader(
+            str(source), chunk_size=CHUNK, retries=30, retry_delay=1, metadata={"filename": f"round-{number}.bin"}
+        )
+        failure: list[BaseException] = []
 
-            worker.join(180)
-            assert not worker.is_alive() and not failure, failure
-            file_id = uploader.request.response_headers["satchel-file-id"]
-            processes[victim] = _start(env, ports[victim])  # back in the pool for the next round
+        def upload() -> None:
+            try:
+                uploader.upload()
+            except BaseException as exc:
+                failure.append(exc)
 
-            stored = httpx.get(f"{proxy.url}/api/files/{file_id}", headers={"Authorization": f"Bearer {token}"})
-            sha_ok = stored.json()["sha256"] == hashlib.sha256(data).hexdigest()
-            resent = proxy.bytes_sent() - sent_before - SIZE
-            rounds.append(Round(number, f"web {'AB'[victim]}", at, resent, sha_ok, time.monotonic() - started))
-            assert stored.json()["size"] == SIZE
-            assert resent < CHUNK, "the client resumed where the stored bytes end, not from the start"
-        _print_table(rounds)
-        assert all(r.sha_ok for r in rounds)
+        sent_before = self.proxy.bytes_sent()
+        worker = threading.Thread(target=upload, daemon=True)
+        worker.start()
+        target = random.randint(SIZE // 10, SIZE * 9 // 10)
+        deadline = time.monotonic() + 120
+        while self.proxy.bytes_sent() - sent_before < target and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        receiving = self.proxy.receiving()
+        assert receiving is not None and worker.is_alive(), "the upload finished before it could be interrupted"
+        victim = receiving.backend
+        at = self.proxy.bytes_sent() - sent_before
+        os.killpg(self.processes[victim].process.pid, signal.SIGKILL)
+        self.processes[victim].wait(10)
 
-        verified = run_satchel("storage", "verify", "--deep", "--grace", "0", env=env, timeout=300)
+        worker.join(180)
+        assert not worker.is_alive() and not failure, failure
+        file_id = uploader.request.response_headers["satchel-file-id"]
+        self.processes[victim] = _start(self.env, self.ports[victim])  # back in the pool for the next round
+        resent = self.proxy.bytes_sent() - sent_before - SIZE
+        killed = f"web {'AB'[victim]}"
+        return Round(number, killed, at, resent, False, time.monotonic() - started), file_id
+
+    def verify_storage(self) -> None:
+        verified = run_satchel("storage", "verify", "--deep", "--grace", "0", env=self.env, timeout=300)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert '"orphans": []' in verified.stdout and '"interrupted": []' in verified.stdout
+
+
+@pytest.fixture
+def formation(base_env: dict[str, str], own_database: str) -> Iterator[Formation]:
+    env = {**base_env, "DATABASE_URL": own_database, "WEB_CONCURRENCY": "1", "GRACEFUL_TIMEOUT": "5"}
+    ports = [free_port(), free_port()]
+    processes: list[SatchelProcess] = []
+    proxy = RoundRobinProxy([("127.0.0.1", port) for port in ports])
+    try:
+        processes.extend(_start(env, port) for port in ports)
+        proxy.start()
+        yield Formation(env, ports, processes, proxy)
     finally:
         proxy.stop()
         for process in processes:
             process.stop()
+
+
+def _sha_of(formation: Formation, file_id: str, token: str, data: bytes) -> bool:
+    stored = httpx.get(f"{formation.proxy.url}/api/files/{file_id}", headers={"Authorization": f"Bearer {token}"})
+    assert stored.json()["size"] == SIZE
+    return bool(stored.json()["sha256"] == hashlib.sha256(data).hexdigest())
+
+
+def test_a_web_process_killed_mid_upload_ten_times_loses_nothing(formation: Formation, tmp_path: Path) -> None:
+    token = create_account(formation.env, "chaos@example.test")
+    base = os.urandom(SIZE)
+    rounds: list[Round] = []
+    for number in range(1, ROUNDS + 1):
+        data = number.to_bytes(4, "big") + base[4:]  # a different file every round
+        done, file_id = formation.upload_killing_the_receiver(
+            "/api/uploads/", {"Authorization": f"Bearer {token}"}, tmp_path / "source.bin", data, number
+        )
+        done.sha_ok = _sha_of(formation, file_id, token, data)
+        rounds.append(done)
+        assert done.resent < CHUNK, "the client resumed where the stored bytes end, not from the start"
+    _print_table(rounds)
+    assert all(r.sha_ok for r in rounds)
+    formation.verify_storage()
+
+
+def test_a_web_process_killed_mid_upload_through_an_upload_link_loses_nothing(
+    formation: Formation, tmp_path: Path
+) -> None:
+    """The same through a password upload link, by someone without an account: the link's own tus endpoint."""
+    token = create_account(formation.env, "chaos-link@example.test")
+    owner = {"Authorization": f"Bearer {token}"}
+    asked = httpx.post(
+        f"{formation.proxy.url}/api/requests", json={"max_files": LINK_ROUNDS, "password": "open sesame 42"},
+        headers=owner,
+    )  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    link = asked.json()
+    base = os.urandom(SIZE)
+    rounds: list[Round] = []
+    for number in range(1, LINK_ROUNDS + 1):
+        data = number.to_bytes(4, "big") + base[4:]
+        done, file_id = formation.upload_killing_the_receiver(
+            f"/r/{link['token']}/uploads/",
+            {"X-Request-Password": "open sesame 42"},
+            tmp_path / "sent.bin",
+            data,
+            number,
+        )
+        done.sha_ok = _sha_of(formation, file_id, token, data)
+        rounds.append(done)
+        assert done.resent < CHUNK, "the client resumed where the stored bytes end, not from the start"
+    _print_table(rounds)
+    assert all(r.sha_ok for r in rounds)
+    received = httpx.get(f"{formation.proxy.url}/api/requests/{link['id']}", headers=owner).json()
+    assert (received["received_files"], received["received_bytes"], received["status"]) == (
+        LINK_ROUNDS, LINK_ROUNDS * SIZE, "full",
+    )  # fmt: skip
+    formation.verify_storage()

@@ -6,7 +6,8 @@ ones) and checks every answer against it with all its checks: no 5xx, only docum
 and headers, bodies that match their schemas, valid data accepted and invalid data refused, 405 with a true
 ``Allow`` for undocumented methods, credentials enforced, a deleted thing gone, and one account never reading
 another's objects. Ids made up front (files, shares, links, resumable uploads, tokens) are handed to it as
-dictionaries, so it reaches past "no such file". The run is seeded: a failure replays the same way.
+dictionaries, so it reaches past "no such file"; an upload link's resumable uploads come with their link. The
+run is seeded: a failure replays the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class World:
     shares: list[int] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    upload_link: str = ""  # an upload link with resumable uploads of its own: they are reached only through it
+    link_uploads: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
     failed_jobs: list[str] = field(default_factory=list)
 
@@ -131,11 +134,19 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             asked = alice.post("/api/requests", json=terms)
             assert asked.status_code == 201, asked.text
             world.links.append(asked.json()["token"])
+        tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "100", "Upload-Metadata": _metadata("draft.bin")}
         for _ in range(2):
-            tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "100", "Upload-Metadata": _metadata("draft.bin")}
             created = alice.post("/api/uploads/", headers=tus)
             assert created.status_code == 201, created.text
             world.uploads.append(created.headers["Location"].rsplit("/", 1)[-1])
+        asked = alice.post("/api/requests", json={"max_files": 1000})
+        assert asked.status_code == 201, asked.text
+        world.upload_link = asked.json()["token"]
+        world.links.append(world.upload_link)
+        for _ in range(4):  # by someone without an account, as the link's own uploaders do
+            created = httpx.post(f"{url}/r/{world.upload_link}/uploads/", headers=tus)
+            assert created.status_code == 201, created.text
+            world.link_uploads.append(created.headers["Location"].rsplit("/", 1)[-1])
         for name in ("laptop", "backup job"):
             token = alice.post("/api/tokens", json={"name": name})
             assert token.status_code == 201, token.text
@@ -231,6 +242,10 @@ values = {_toml(world.shares)}
 values = {_toml(world.links)}
 [dictionaries.uploads]
 values = {_toml(world.uploads)}
+[dictionaries.upload-link]
+values = {_toml([world.upload_link])}
+[dictionaries.link-uploads]
+values = {_toml(world.link_uploads)}
 [dictionaries.tokens]
 values = {_toml(world.token_ids)}
 [dictionaries.jobs]
@@ -274,6 +289,26 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 include-path = "/r/{{token}}/files/{{file_id}}"
 include-method = "PUT"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, "5XX"]
+
+# Resumable uploads through an upload link: as /api/uploads/ (a name inside Upload-Metadata, bytes past the
+# length or not matching their checksum), plus what the link still takes (413). An upload is reached only
+# through the link it started on, so its id comes with that link's token. (Selected by name: an entry's
+# include-path and include-method each select on their own, and these bindings must not reach /api/uploads/.)
+[[operations]]
+include-name = "POST /r/{{token}}/uploads/"
+parameters."path.token" = {{ dictionary = "upload-link", probability = 0.5 }}
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 422, 429, 460, "5XX"]
+
+[[operations]]
+include-name = "PATCH /r/{{token}}/uploads/{{upload_id}}"
+parameters."path.token" = {{ dictionary = "upload-link", probability = 0.7 }}
+parameters."path.upload_id" = {{ dictionary = "link-uploads", probability = 0.7 }}
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, 460, "5XX"]
+
+[[operations]]
+include-name-regex = "^(HEAD|DELETE) /r/[{{]token[}}]/uploads/[{{]upload_id[}}]$"
+parameters."path.token" = {{ dictionary = "upload-link", probability = 0.7 }}
+parameters."path.upload_id" = {{ dictionary = "link-uploads", probability = 0.7 }}
 
 # PUT /api/files/{{file_id}} takes a file name, and drops folders from it ("a/b.txt" is stored as "b.txt"),
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much

@@ -2,7 +2,9 @@
 
 The owner makes a password-protected upload link in the page; a stranger in another browser unlocks it and
 sends two files with progress; a third over the link's size is refused with its reason; the owner sees what
-came in. Screenshots, desktop and phone, go to ``$SATCHEL_ARTIFACTS/screenshots`` for review.
+came in. The page sends each file as resumable (tus) requests of at most SATCHEL_UPLOAD_CHUNK_BYTES (1 MiB
+here): a stranger whose connection goes away reloads the page, chooses the same file, and it carries on.
+Screenshots, desktop and phone, go to ``$SATCHEL_ARTIFACTS/screenshots`` for review.
 """
 
 from __future__ import annotations
@@ -14,22 +16,24 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Request, Route, expect
 from test_browser import DESKTOP, PASSWORD, Watched
 
-from support.processes import running_web
+from support.processes import create_account, running_web
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 PHONE = {"width": 390, "height": 844}
 REQUEST_PASSWORD = "send them over 7"
 NOTE = "Your signed contract and a photo of your ID, please."
+CHUNK = 1024 * 1024
 
 
 @pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[str]:
-    with running_web(base_env) as (_, url):
+    with running_web({**base_env, "SATCHEL_UPLOAD_CHUNK_BYTES": str(CHUNK)}) as (_, url):
         yield url
 
 
@@ -119,3 +123,69 @@ def test_a_stranger_sends_files_through_an_upload_link_and_the_owner_sees_them(
     page.goto(f"{web}/files")
     page.get_by_role("link", name=contract.name).click()
     expect(page.locator("body")).to_contain_text(digest[:12])
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_strangers_upload_carries_on_after_a_page_reload(
+    web: str, base_env: dict[str, str], browser: Browser, screenshots: Path, tmp_path: Path, viewport: dict[str, int]
+) -> None:
+    size = "desktop" if viewport is DESKTOP else "phone"
+    token = create_account(base_env, f"resume-{uuid.uuid4().hex[:8]}@example.test")
+    owner = {"Authorization": f"Bearer {token}"}
+    asked = httpx.post(f"{web}/api/requests", json={"max_files": 2, "password": REQUEST_PASSWORD}, headers=owner)
+    assert asked.status_code == 201, asked.text
+    link = asked.json()
+    video = tmp_path / "interview recording.mp4"
+    video.write_bytes(os.urandom(8 * CHUNK + 99))
+    digest = hashlib.sha256(video.read_bytes()).hexdigest()
+
+    stranger = Watched(browser.new_context(viewport=viewport).new_page(), screenshots)
+    public = stranger.page
+    public.on("dialog", lambda dialog: dialog.accept())  # "leave the page while uploading?": yes
+    public.goto(link["url"])
+    public.get_by_label("Password").fill(REQUEST_PASSWORD)
+    public.get_by_role("button", name="Unlock").click()
+    expect(public.get_by_role("heading", name=re.compile("Send files to"))).to_be_visible()
+
+    creations: list[str] = []
+    offsets: list[int] = []
+
+    def count(request: Request) -> None:
+        if "/uploads/" in request.url and request.method == "POST":
+            creations.append(request.url)
+        if "/uploads/" in request.url and request.method == "PATCH":
+            offsets.append(int(request.headers["upload-offset"]))
+
+    def stall_after_three(route: Route, request: Request) -> None:
+        if request.method == "PATCH" and len(offsets) > 3:
+            route.abort("connectionreset")  # the network goes away for good; the stranger gives up and reloads
+            return
+        route.continue_()
+
+    public.on("request", count)
+    public.route("**/uploads/**", stall_after_three)
+    public.locator("#request-input").set_input_files(video)
+    row = public.locator("#request-uploads .upload").filter(has_text=video.name)
+    expect(row.locator(".upload-status")).to_contain_text("retrying", timeout=20_000)
+    reached = max(offsets)
+    assert reached >= 3 * CHUNK
+    stranger.shot(f"requests-07-interrupted-{size}")
+
+    public.unroute("**/uploads/**")
+    public.reload()
+    offsets.clear()
+    expect(public.locator("#request-uploads .upload")).to_have_count(0)
+    public.locator("#request-input").set_input_files(video)
+    expect(row).to_have_class(re.compile("is-done"), timeout=60_000)
+    expect(row.locator(".upload-status")).to_have_text("Sent")
+    stranger.shot(f"requests-08-resumed-{size}")
+    assert len(creations) == 1, "the same upload went on; no second one was started"
+    assert offsets[0] >= reached, "the first request after the reload started where the server had got to"
+    # The dropped requests are logged by Chromium as failed resources; they are the interruption this walk makes.
+    stranger.errors = [e for e in stranger.errors if "ERR_CONNECTION_RESET" not in e]
+    stranger.assert_clean()
+
+    files = httpx.get(f"{web}/api/files", headers=owner).json()["items"]
+    assert [(f["name"], f["sha256"]) for f in files] == [(video.name, digest)]
+    detail = httpx.get(f"{web}/api/requests/{link['id']}", headers=owner).json()
+    assert (detail["received_files"], detail["received_bytes"]) == (1, video.stat().st_size)

@@ -1,4 +1,5 @@
-"""Resumable uploads through a real `satchel web`, with a third-party tus client and with raw sockets."""
+"""Resumable uploads through a real `satchel web`, with a third-party tus client and with raw sockets: into one's
+own account, and through an upload link by someone without one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tusclient.client import TusClient
+from tusclient.exceptions import TusCommunicationError
 
 from support.processes import create_account, running_web
 
@@ -108,3 +110,32 @@ def test_a_request_body_that_stalls_is_cut_and_what_arrived_is_kept(web: tuple[s
     assert b"application/problem+json" in answer
     assert time.monotonic() - started < 10, "cut after SATCHEL_BODY_TIMEOUT (2 s here), not left hanging"
     assert _offset(location, token) == 40_000
+
+
+def test_a_third_party_tus_client_uploads_through_a_password_upload_link(web: tuple[str, str], tmp_path: Path) -> None:
+    url, token = web
+    owner = {"Authorization": f"Bearer {token}"}
+    link = httpx.post(f"{url}/api/requests", json={"max_files": 1, "password": "open sesame 42"}, headers=owner)
+    assert link.status_code == 201, link.text
+    endpoint = f"{url}/r/{link.json()['token']}/uploads/"
+    data = os.urandom(4 * 1024 * 1024 + 5)
+    source = tmp_path / "statement.pdf"
+    source.write_bytes(data)
+
+    client = TusClient(endpoint, headers={"X-Request-Password": "open sesame 42"})  # no account, no token
+    uploader = client.uploader(
+        str(source), chunk_size=1024 * 1024, upload_checksum=True, metadata={"filename": "statement.pdf"}
+    )
+    uploader.upload()
+    file_id = uploader.request.response_headers["satchel-file-id"]
+    stored = httpx.get(f"{url}/api/files/{file_id}", headers=owner).json()
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest() and stored["name"] == "statement.pdf"
+    received = httpx.get(f"{url}/api/requests/{link.json()['id']}", headers=owner).json()
+    assert received["received_files"] == 1 and received["status"] == "full"
+
+    again = TusClient(endpoint, headers={"X-Request-Password": "open sesame 42"}).uploader(
+        str(source), chunk_size=1024 * 1024, metadata={"filename": "again.pdf"}
+    )
+    with pytest.raises(TusCommunicationError) as refused:  # the link asked for one file: it has it
+        again.upload()
+    assert refused.value.status_code == 410

@@ -20,7 +20,9 @@ from satchel.adapters.db.engine import Database
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.files import CLEAN, StoredFile
 from satchel.domain.sharing import Share
+from satchel.domain.uploads import Upload
 from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.storage import StagedPoint
 
 from support.fakes import FakeClock, FakeDatabase
 
@@ -497,6 +499,95 @@ def test_requests_are_found_by_token_and_listed_newest_first_for_their_owner(che
             assert await uow.requests.by_token("nope") is None
             listed, total = await uow.requests.list_for(owner, limit=1, offset=0)
             assert total == 2 and [r.id for r in listed] == [second.id]
+
+
+# --- resumable uploads ------------------------------------------------------------------------------
+
+
+async def add_upload(subject: Subject, owner_id: int, *, request_id: int | None = None, **fields: Any) -> Upload:
+    upload_id = secrets.token_hex(16)
+    values: dict[str, Any] = {
+        "id": upload_id, "owner_id": owner_id, "length": 100, "offset": 0, "name": "a.bin", "content_type": None,
+        "storage_key": f"files/x/{upload_id}", "staging": {"parts": []}, "created_at": NOW,
+        "expires_at": NOW + timedelta(hours=24), "request_id": request_id,
+    } | fields  # fmt: skip
+    upload = Upload(**values)
+    async with subject.uow() as uow:
+        await uow.uploads.add(upload)
+        await uow.commit()
+    return upload
+
+
+def test_an_upload_moves_on_only_from_where_it_stands_and_remembers_its_link(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        link = await add_request(subject, owner)
+        upload = await add_upload(subject, owner, request_id=link.id)
+        later = NOW + timedelta(hours=30)
+        async with subject.uow() as uow:
+            assert not await uow.uploads.advance(upload.id, from_offset=5, point=StagedPoint(10, {}), expires_at=later)
+            assert await uow.uploads.advance(
+                upload.id, from_offset=0, point=StagedPoint(40, {"n": 1}), expires_at=later
+            )
+            await uow.commit()
+        async with subject.uow() as uow:
+            stored = await uow.uploads.get(upload.id)
+            assert stored is not None and (stored.offset, stored.staging, stored.request_id) == (40, {"n": 1}, link.id)
+            assert stored.expires_at == later
+            await uow.uploads.mark_finished(upload.id, "f" * 32)
+            assert not await uow.uploads.advance(upload.id, from_offset=40, point=StagedPoint(50, {}), expires_at=later)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert upload.id in await uow.uploads.live_ids()
+            await uow.uploads.delete(upload.id)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.uploads.get(upload.id) is None and upload.id not in await uow.uploads.live_ids()
+
+    check(spec)
+
+
+def test_the_database_and_the_domain_agree_on_which_uploads_are_abandoned_in_every_state(
+    check: Callable[[Spec], None],
+) -> None:
+    """``Upload.abandoned`` is the rule: idle past its expiry, or unfinished and its link can no longer take it."""
+
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject, quota=10**6)
+        links = {
+            "open": await add_request(subject, owner, max_files=5, max_bytes=10_000),
+            "revoked": await add_request(subject, owner),
+            "expired": await add_request(subject, owner, expires_at=NOW - timedelta(seconds=1)),
+            "full": await add_request(subject, owner, max_files=1),
+            "too little room": await add_request(subject, owner, max_bytes=150),
+        }
+        async with subject.uow() as uow:
+            await uow.requests.revoke(links["revoked"].id, NOW)
+            assert await uow.requests.take(links["full"].id, (await add_file(subject, owner)).id, 10, NOW)
+            assert await uow.requests.take(links["too little room"].id, (await add_file(subject, owner)).id, 60, NOW)
+            await uow.commit()
+        past = NOW - timedelta(seconds=1)
+        uploads = [
+            await add_upload(subject, owner),
+            await add_upload(subject, owner, expires_at=past),
+            await add_upload(subject, owner, expires_at=NOW),
+            await add_upload(subject, owner, expires_at=past, offset=100, file_id="f" * 32),
+            await add_upload(subject, owner, request_id=links["full"].id, offset=100, file_id="e" * 32),
+            *[await add_upload(subject, owner, request_id=link.id) for link in links.values()],
+            await add_upload(subject, owner, request_id=links["open"].id, expires_at=past),
+        ]
+        async with subject.uow() as uow:
+            current = {link.id: await uow.requests.get(link.id) for link in links.values()}
+            listed = await uow.uploads.abandoned(NOW, limit=100)
+            first = await uow.uploads.abandoned(NOW, limit=2)
+        expected = sorted(u.id for u in uploads if u.abandoned(NOW, current.get(u.request_id or 0)))
+        assert [u.id for u in listed] == expected and len(expected) == 8
+        assert [u.id for u in first] == expected[:2]
+        async with subject.uow() as uow:
+            after = await uow.uploads.abandoned(NOW, limit=100, after_id=expected[1])
+        assert [u.id for u in after] == expected[2:]
+
+    check(spec)
 
 
 # --- the audit trail and the admin console's listings ---------------------------------------------------

@@ -26,8 +26,9 @@ from satchel.domain.files import StoredFile
 from satchel.domain.jobs import FAILED, PENDING, Job
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
+from satchel.domain.uploads import Upload
 from satchel.ports.persistence import FILE_SORTS, OwnedFile, OwnedShare
-from satchel.ports.storage import StoredObject
+from satchel.ports.storage import StagedPoint, StoredObject
 
 T = TypeVar("T")
 
@@ -67,6 +68,7 @@ class Tables:
     jobs: dict[str, Job] = field(default_factory=dict)
     upload_requests: dict[int, UploadRequest] = field(default_factory=dict)
     request_files: dict[int, list[str]] = field(default_factory=dict)  # by request, in the order received
+    uploads: dict[str, Upload] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     last_id: int = 0
 
@@ -128,6 +130,7 @@ class FakeUnitOfWork:
         self.shares = FakeShares(staged)
         self.jobs = FakeJobs(staged, self._db.clock)
         self.requests = FakeUploadRequests(staged)
+        self.uploads = FakeUploads(staged)
         self.audit = FakeAudit(staged)
         self._staged = staged
         return self
@@ -406,6 +409,43 @@ class FakeUploadRequests:
     async def received(self, request_id: int) -> list[StoredFile]:
         ids = self._t.request_files.get(request_id, [])
         return [_copy(self._t.files[i]) for i in ids if i in self._t.files]
+
+
+class FakeUploads:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(self, upload: Upload) -> None:
+        if upload.id in self._t.uploads or any(u.storage_key == upload.storage_key for u in self._t.uploads.values()):
+            raise ConstraintViolation("uploads.id or uploads.storage_key already exists")
+        self._t.uploads[upload.id] = _copy(upload)
+
+    async def get(self, upload_id: str) -> Upload | None:
+        return _copy(self._t.uploads.get(upload_id))
+
+    async def advance(self, upload_id: str, *, from_offset: int, point: StagedPoint, expires_at: datetime) -> bool:
+        upload = self._t.uploads.get(upload_id)
+        if upload is None or upload.offset != from_offset or upload.finished:
+            return False
+        upload.offset, upload.staging, upload.expires_at = point.offset, _copy(point.staging), expires_at
+        return True
+
+    async def mark_finished(self, upload_id: str, file_id: str) -> None:
+        if upload := self._t.uploads.get(upload_id):
+            upload.file_id = file_id
+
+    async def delete(self, upload_id: str) -> None:
+        self._t.uploads.pop(upload_id, None)
+
+    async def abandoned(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+        found = [
+            u for _, u in sorted(self._t.uploads.items())
+            if u.id > after_id and u.abandoned(now, self._t.upload_requests.get(u.request_id or 0))
+        ]  # fmt: skip
+        return [_copy(u) for u in found[:limit]]
+
+    async def live_ids(self) -> set[str]:
+        return set(self._t.uploads)
 
 
 class FakeJobs:

@@ -74,11 +74,13 @@ def test_bound_context_variables_are_added(capfd: pytest.CaptureFixture[str]) ->
     assert "request_id" not in after
 
 
-def test_the_access_log_path_of_a_share_names_no_token() -> None:
+def test_the_access_log_path_of_a_share_or_an_upload_link_names_no_token() -> None:
     from satchel.web.middleware import loggable_path
 
     assert loggable_path("/s/Abc123-secret/files/f1") == "/s/{token}/files/f1"
     assert loggable_path("/s/Abc123-secret") == "/s/{token}"
+    assert loggable_path("/r/Abc123-secret/uploads/0f") == "/r/{token}/uploads/0f"
+    assert loggable_path("/requests/12") == "/requests/12"
     assert loggable_path("/shares/12") == "/shares/12"
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from satchel.domain.accounts import QuotaExceeded, User
-from satchel.domain.errors import InvalidInput, NotFound
+from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.requests import (
     RequestExpired,
     RequestFull,
@@ -17,10 +17,11 @@ from satchel.domain.requests import (
     RequestRevoked,
     RequestTerms,
     RequestTooLarge,
+    UploadNotFromPage,
     UploadRequest,
 )
 from satchel.services.files import Files
-from satchel.services.requests import OpenRequest, Requests
+from satchel.services.requests import Credentials, OpenRequest, Requests
 
 from support.fakes import FakeClock, FakeDatabase, FakePasswordHasher, FakeRateLimiter, InMemoryObjectStore
 
@@ -88,7 +89,7 @@ class World:
         self.clock = FakeClock(NOW)
         self.db = FakeDatabase(self.clock)
         self.store = InMemoryObjectStore()
-        limiter = FakeRateLimiter()
+        self.limiter = limiter = FakeRateLimiter()
         files = Files(self.db.uow, self.store, limiter, max_upload_bytes=5_000, clock=self.clock)
         self.requests = Requests(
             self.db.uow, files, FakePasswordHasher(), limiter, max_days=30, default_days=7, clock=self.clock
@@ -101,12 +102,21 @@ class World:
             await uow.commit()
         return user
 
-    def ask(self, **terms: int) -> OpenRequest:
-        created = asyncio.run(self.requests.create(self.owner, self.requests.terms(None, **terms)))
+    def ask(self, password: str | None = None, **terms: int) -> OpenRequest:
+        created = asyncio.run(self.requests.create(self.owner, self.requests.terms(None, **terms), password=password))
         return asyncio.run(self.requests.open(created.token))
 
-    def send(self, opened: OpenRequest, name: str, data: bytes) -> None:
-        asyncio.run(self.requests.receive(opened, name, chunks(data), unlocked=True, client="1.2.3.4"))
+    def send(self, opened: OpenRequest, name: str, data: bytes, credentials: Credentials | None = None) -> None:
+        token = opened.request.token
+        asyncio.run(
+            self.requests.receive(token, name, chunks(data), credentials=credentials or Credentials(), client=IP)
+        )
+
+    def admit(self, opened: OpenRequest, credentials: Credentials, *, counted: bool = True) -> None:
+        asyncio.run(self.requests.admit(opened.request, credentials, client=IP, counted=counted))
+
+
+IP = "1.2.3.4"
 
 
 def test_a_received_file_is_the_owners_with_its_quota_and_a_mail_job_in_one_transaction() -> None:
@@ -144,9 +154,54 @@ def test_a_full_request_refuses_the_next_file() -> None:
     opened = world.ask(max_files=1)
     world.send(opened, "1.txt", b"1")
     with pytest.raises(RequestFull):
-        world.send(opened, "2.txt", b"2")  # the view predates the first file: the atomic take still says no
+        world.send(opened, "2.txt", b"2")
     with pytest.raises(RequestFull):
         asyncio.run(world.requests.open(opened.request.token))
+
+
+def test_the_take_refuses_a_file_the_request_had_room_for_when_it_was_looked_at() -> None:
+    world = World()
+    opened = world.ask(max_files=1)  # the view of an upload that started while the request had room
+    world.send(opened, "1.txt", b"1")
+    [stored] = world.db.files.values()
+
+    async def record_a_second() -> None:
+        async with world.db.uow() as uow:
+            await world.requests.taking(opened.request)(uow, stored)
+
+    with pytest.raises(RequestFull):
+        asyncio.run(record_a_second())
+    assert world.db.tables.upload_requests[opened.request.id].received_files == 1
+
+
+def test_a_password_request_lets_in_its_password_or_the_page_of_a_session_that_gave_it() -> None:
+    world = World()
+    opened = world.ask(password="open sesame 42")
+    world.admit(opened, Credentials(password="open sesame 42"))
+    world.admit(opened, Credentials(unlocked=frozenset({opened.request.id}), from_page=True))
+    for refused in (
+        Credentials(),
+        Credentials(password="nope"),
+        Credentials(unlocked=frozenset({999}), from_page=True),
+    ):
+        with pytest.raises(RequestPasswordRequired):
+            world.admit(opened, refused)
+    with pytest.raises(UploadNotFromPage):  # another site's page, riding on the session that unlocked it
+        world.admit(opened, Credentials(unlocked=frozenset({opened.request.id})))
+    world.admit(world.ask(), Credentials(password="anything"))  # no password: nothing asked
+
+
+def test_passwords_given_to_go_on_with_an_upload_do_not_count_against_the_guessing_limit() -> None:
+    world = World()
+    opened = world.ask(password="open sesame 42")
+    key = f"request-password:{opened.request.id}:{IP}"
+    for _ in range(20):  # one file in twenty requests
+        world.admit(opened, Credentials(password="open sesame 42"), counted=False)
+    assert world.limiter.hits[key] == 0
+    for _ in range(5):
+        world.admit(opened, Credentials(password="open sesame 42"))
+    with pytest.raises(TooManyAttempts):  # starting files is what is counted, right or wrong
+        world.admit(opened, Credentials(password="open sesame 42"))
 
 
 def test_only_the_owner_sees_or_closes_a_request() -> None:

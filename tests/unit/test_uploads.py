@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from satchel.domain.requests import UploadRequest
 from satchel.domain.uploads import (
     BadChecksum,
     Checksum,
@@ -53,7 +54,39 @@ def test_an_unfinished_upload_past_its_expiry_is_gone_but_a_finished_one_is_not(
 
 def test_someone_elses_upload_is_not_found() -> None:
     with pytest.raises(UploadNotFound):
-        upload().ensure_owned_by(2)
+        upload().ensure_reached(2)
+    upload().ensure_reached(1)
+
+
+def test_an_upload_through_a_link_is_reached_through_that_link_only() -> None:
+    through_link = upload(request_id=7)
+    through_link.ensure_reached(1, 7)
+    for owner_id, request_id in ((1, None), (1, 8), (2, 7)):  # the owner's own API, another link, another owner
+        with pytest.raises(UploadNotFound):
+            through_link.ensure_reached(owner_id, request_id)
+    with pytest.raises(UploadNotFound):  # nor is the owner's own upload reached through a link of theirs
+        upload().ensure_reached(1, 7)
+
+
+def link(**changes: object) -> UploadRequest:
+    fields: dict[str, object] = {
+        "id": 7, "token": "t" * 32, "owner_id": 1, "created_at": NOW, "expires_at": NOW + timedelta(days=1),
+        "max_files": 3, "max_bytes": 1000, "received_files": 0, "received_bytes": 0, "password_hash": None,
+        "note": None,
+    }  # fmt: skip
+    return UploadRequest(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_an_upload_is_abandoned_once_idle_past_its_expiry_or_its_link_cannot_take_it() -> None:
+    assert not upload().abandoned(NOW) and upload().abandoned(NOW + timedelta(hours=24))
+    through = upload(request_id=7)
+    assert not through.abandoned(NOW, link())
+    for ended in (
+        link(revoked_at=NOW), link(expires_at=NOW), link(received_files=3), link(received_bytes=901),  # 99 left < 100
+    ):  # fmt: skip
+        assert through.abandoned(NOW, ended), ended
+    finished = upload(request_id=7, offset=100, file_id="f" * 32)
+    assert not finished.abandoned(NOW, link(received_files=3)), "a finished one stays until its own expiry"
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "md5"])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from satchel.domain.errors import Gone, InvalidInput, TooLarge, Unauthenticated
+from satchel.domain.errors import Forbidden, Gone, InvalidInput, TooLarge, Unauthenticated
 from satchel.domain.sharing import clean_note
 
 MAX_NOTE = 1000
@@ -35,6 +35,10 @@ class RequestTooLarge(TooLarge):
 
 class RequestPasswordRequired(Unauthenticated):
     """This upload link is protected by a password."""
+
+
+class UploadNotFromPage(Forbidden):
+    """A browser that unlocked this link uploads from the link's page only: send the page's CSRF token."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ class UploadRequest:
             raise RequestPasswordRequired()
         if size is not None and self.remaining_bytes is not None and size > self.remaining_bytes:
             raise RequestTooLarge()
+
+    def can_take(self, now: datetime, size: int) -> bool:
+        """Whether a file of ``size`` bytes could still come in: open, with room for it (``take`` decides for good)."""
+        return self.ended_by(now) is None and (self.remaining_bytes is None or size <= self.remaining_bytes)
 
     def refusal(self, now: datetime, size: int) -> Exception:
         """Why a file of ``size`` bytes could not be taken (the atomic take said no): the first reason that holds."""

@@ -2,7 +2,7 @@
 
 The protocol is tus 1.0 at the edge; here it is only what the domain needs: an
 upload knows its length, how many bytes are safely stored (its offset), when it
-is abandoned, and which file it became.
+is abandoned, which file it became, and the upload link it comes in by, if any.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from satchel.domain.errors import Conflict, DomainError, Gone, NotFound, TooLarge
+from satchel.domain.requests import UploadRequest
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
 
@@ -97,6 +98,7 @@ class Upload:
     created_at: datetime
     expires_at: datetime
     file_id: str | None = None
+    request_id: int | None = None  # the upload link it comes in by; None: the owner's own upload
 
     @property
     def finished(self) -> bool:
@@ -108,14 +110,21 @@ class Upload:
         """Every byte is stored; the upload only waits to become a file."""
         return self.offset == self.length
 
-    def ensure_owned_by(self, owner_id: int) -> None:
-        # Someone else's upload answers exactly like a missing one.
-        if self.owner_id != owner_id:
+    def ensure_reached(self, owner_id: int, request_id: int | None = None) -> None:
+        """Only the way it came in reaches an upload: its owner's own API (``request_id`` None) for the owner's
+        uploads, that one link for an upload that comes in through a link. Any other answers like a missing one."""
+        if self.owner_id != owner_id or self.request_id != request_id:
             raise UploadNotFound()
 
     def ensure_alive(self, now: datetime) -> None:
         if not self.finished and now >= self.expires_at:
             raise UploadExpired()
+
+    def abandoned(self, now: datetime, link: UploadRequest | None = None) -> bool:
+        """Nobody will finish it: idle past its expiry, or, unfinished, its link will no longer take it."""
+        if now >= self.expires_at:
+            return True
+        return not self.finished and link is not None and not link.can_take(now, self.length)
 
     def room_at(self, offset: int, declared: int | None) -> int:
         """How many bytes a request starting at ``offset`` may carry; refuses a wrong offset or an overrun."""

@@ -155,8 +155,9 @@ class UploadRepository(Protocol):
     async def mark_finished(self, upload_id: str, file_id: str) -> None: ...
     async def delete(self, upload_id: str) -> None: ...
 
-    async def expired(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
-        """Uploads past their expiry, finished or not, in id order after ``after_id``."""
+    async def abandoned(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+        """Uploads ``Upload.abandoned`` says nobody will finish (past their expiry, finished or not; unfinished
+        ones whose upload link can no longer take them), in id order after ``after_id``."""
 
     async def live_ids(self) -> set[str]:
         """Ids of every upload still on record (for storage checks)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +11,13 @@ from satchel.domain.accounts import User
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.files import StoredFile
-from satchel.domain.requests import RequestTerms, RequestTooLarge, UploadRequest
+from satchel.domain.requests import (
+    RequestPasswordRequired,
+    RequestTerms,
+    RequestTooLarge,
+    UploadNotFromPage,
+    UploadRequest,
+)
 from satchel.domain.sharing import check_share_password, is_share_token, new_share_token, share_lifetime
 from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from satchel.ports.security import PasswordHasher, RateLimiter
@@ -32,10 +38,25 @@ class RequestView:
 
 @dataclass(frozen=True)
 class OpenRequest:
-    """What an uploader may know of a request: its terms, and whose account the files go to."""
+    """A request found by its link, and whose account the files go to (uploaders see its terms and the email)."""
 
     request: UploadRequest
-    owner_email: str
+    owner: User
+
+    @property
+    def owner_email(self) -> str:
+        return self.owner.email
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What an uploader shows a link that has a password: the password itself (scripts send it with each
+    request), or a browser session that gave it (``unlocked``), with the proof the request comes from that
+    session's own page (``from_page``: the edge checked its CSRF token)."""
+
+    password: str | None = None
+    unlocked: frozenset[int] = frozenset()  # ids of the requests this browser session unlocked
+    from_page: bool = False
 
 
 class Requests:
@@ -109,6 +130,12 @@ class Requests:
 
     async def open(self, token: str) -> OpenRequest:
         """The public view of a request link, or why it can no longer be used."""
+        found = await self.find(token)
+        found.request.ensure_open(self._clock())
+        return found
+
+    async def find(self, token: str) -> OpenRequest:
+        """The request a link names, open or not (``open`` says whether it may still be used)."""
         if not is_share_token(token):
             raise NotFound("There is no such upload link.")
         async with self._uow() as uow:
@@ -116,8 +143,30 @@ class Requests:
             owner = await uow.users.get(request.owner_id) if request else None
         if request is None or owner is None or owner.disabled:
             raise NotFound("There is no such upload link.")
-        request.ensure_open(self._clock())
-        return OpenRequest(request, owner.email)
+        return OpenRequest(request, owner)
+
+    async def admit(
+        self, request: UploadRequest, credentials: Credentials, *, client: str, counted: bool = True
+    ) -> None:
+        """Let an uploader past the request's password, if it has one. A password given is counted against the
+        guessing limit unless ``counted`` is False: for requests on an upload the link already holds, which
+        only someone who gave the password when starting it could name (a file sent in many requests must not
+        run into the limit)."""
+        if not request.has_password:
+            return
+        if credentials.password:
+            correct = (
+                await self.unlock(request, credentials.password, client=client)
+                if counted
+                else await self._verify(request, credentials.password)
+            )
+            if correct:
+                return
+        elif request.id in credentials.unlocked:
+            if not credentials.from_page:
+                raise UploadNotFromPage()  # the session is ambient authority: another site's page must not use it
+            return
+        raise RequestPasswordRequired("This upload link needs its password.")
 
     async def unlock(self, request: UploadRequest, password: str, *, client: str) -> bool:
         """Check a request's password, rate-limited per request and client."""
@@ -126,52 +175,63 @@ class Requests:
             raise TooManyAttempts(wait, "Too many password attempts; wait a minute.")
         if request.password_hash is None:
             raise InvalidInput("This upload link has no password.")
+        return await self._verify(request, password)
+
+    async def _verify(self, request: UploadRequest, password: str) -> bool:
         try:
             check_share_password(password)
         except InvalidInput:
             return False
-        return await self._passwords.verify(request.password_hash, password)
+        return request.password_hash is not None and await self._passwords.verify(request.password_hash, password)
 
-    async def receive(
-        self,
-        opened: OpenRequest,
-        name: str,
-        chunks: AsyncIterator[bytes],
-        *,
-        unlocked: bool,
-        client: str,
-        content_type: str | None = None,
-        declared_size: int | None = None,
-    ) -> StoredFile:
-        """Take one file in through the request ``open`` gave: into its owner's account and quota, within the request's
-        limits (checked before the first byte, while streaming, and atomically as the file is recorded), with
-        a mail to the owner in the same transaction. On any refusal nothing of the file is left."""
-        request = opened.request
-        request.authorize_upload(self._clock(), unlocked=unlocked, size=declared_size)
+    async def count_upload(self, request: UploadRequest, client: str) -> None:
+        """One more file started through ``request`` by ``client``: a stranger cannot flood the owner."""
         limit, window = UPLOADS_PER_CLIENT
         if wait := await self._limiter.hit(f"request-upload:{request.id}:{client}", limit=limit, window=window):
             raise TooManyAttempts(wait, "Too many uploads through this link; wait a while.")
-        async with self._uow() as uow:
-            owner = await uow.users.get(request.owner_id)
-        assert owner is not None  # open() found it
-        cap = None if request.remaining_bytes is None else (request.remaining_bytes, RequestTooLarge())
+
+    def taking(self, request: UploadRequest) -> Callable[[UnitOfWork, StoredFile], Awaitable[None]]:
+        """What counts a file in through ``request``, in the transaction that records it: the request's atomic
+        take (refused, with the reason, when a concurrent upload took the room first) and the owner's mail."""
 
         async def take(uow: UnitOfWork, file: StoredFile) -> None:
             now = self._clock()
             if not await uow.requests.take(request.id, file.id, file.size, now):
                 current = await uow.requests.get(request.id)
-                raise (current or request).refusal(now, file.size)  # a concurrent upload took the room first
+                raise (current or request).refusal(now, file.size)
             payload = {"notice": "request_received", "request_id": request.id, "file_id": file.id}
             await uow.jobs.add("mail", payload, queue="mail")
 
+        return take
+
+    async def receive(
+        self,
+        token: str,
+        name: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        credentials: Credentials,
+        client: str,
+        content_type: str | None = None,
+        declared_size: int | None = None,
+    ) -> StoredFile:
+        """Take one file in through the link ``token``: into its owner's account and quota, within the request's
+        limits (checked before the first byte, while streaming, and atomically as the file is recorded), with
+        a mail to the owner in the same transaction. On any refusal nothing of the file is left."""
+        opened = await self.open(token)
+        request = opened.request
+        await self.admit(request, credentials, client=client)
+        request.authorize_upload(self._clock(), unlocked=True, size=declared_size)
+        await self.count_upload(request, client)
+        cap = None if request.remaining_bytes is None else (request.remaining_bytes, RequestTooLarge())
         file = await self._files.upload(
-            owner,
+            opened.owner,
             name,
             chunks,
             content_type=content_type,
             declared_size=declared_size,
             cap=cap,
-            also=take,
+            also=self.taking(request),
             client=client,
         )
         log.info("request.received", extra={"request_id": request.id, "file_id": file.id, "size": file.size})

@@ -5,6 +5,9 @@ the request that continues an upload may reach any web process, and a process th
 mid-request loses at most the bytes it had not yet made durable. When the last byte is in,
 the upload joins the ordinary upload path (``Files.record``: quota, checksum, jobs) in the
 same transaction that marks it finished.
+
+An upload may also come in through an upload link (``Through``, see ``services.request_uploads``):
+then only requests through that link reach it, and the link takes the file in that same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +39,15 @@ from satchel.ports.storage import StagedPoint, UploadStaging
 from satchel.services.files import Files, content_type_for, storage_key
 
 log = logging.getLogger("satchel.uploads")
+
+
+@dataclass(frozen=True)
+class Through:
+    """The upload link an upload comes in by: only requests through it reach the upload, and ``also`` joins the
+    transaction that records the finished file (the link's atomic take of it, and its mail to the owner)."""
+
+    request_id: int
+    also: Callable[[UnitOfWork, StoredFile], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,11 @@ class Uploads:
         self._clock = clock
         self._digests = RunningDigests()
 
-    async def create(self, owner: User, *, length: int, name: str, content_type: str | None) -> Upload:
-        """Open a resumable upload of ``length`` bytes; refused at once if it could never fit."""
+    async def create(
+        self, owner: User, *, length: int, name: str, content_type: str | None, through: Through | None = None
+    ) -> Upload:
+        """Open a resumable upload of ``length`` bytes into ``owner``'s account (through an upload link, with
+        ``through``); refused at once if it could never fit."""
         name = await self._files.admit(owner, name, length)
         now = self._clock()
         upload_id = secrets.token_hex(16)
@@ -86,6 +101,7 @@ class Uploads:
             staging=staging,
             created_at=now,
             expires_at=now + self._expire_after,
+            request_id=through.request_id if through else None,
         )
         try:
             async with self._uow() as uow:
@@ -97,15 +113,17 @@ class Uploads:
         log.info("upload.created", extra={"upload_id": upload_id, "length": length})
         return upload
 
-    async def state(self, owner: User, upload_id: str, *, client: str | None = None) -> UploadState:
+    async def state(
+        self, owner: User, upload_id: str, *, client: str | None = None, through: Through | None = None
+    ) -> UploadState:
         """Where the upload stands. An upload whose bytes are all in but that is not yet a file is finished now:
         the request that received its last byte may have died before it could do that."""
         async with self._uow() as uow:
-            upload = await self._owned(uow, owner, upload_id)
+            upload = await self._reached(uow, owner, upload_id, through)
         upload.ensure_alive(self._clock())
         if upload.received and not upload.finished:
             async with self._locks.hold(upload.id):
-                return await self._finish(owner, upload.id, client)
+                return await self._finish(owner, upload.id, client, through)
         return UploadState(upload, await self._file_of(upload))
 
     async def append(
@@ -118,6 +136,7 @@ class Uploads:
         declared_size: int | None = None,
         checksum: Checksum | None = None,
         client: str | None = None,
+        through: Through | None = None,
     ) -> UploadState:
         """Store the bytes of one request at ``offset``; the new offset is kept as soon as bytes are durable.
 
@@ -127,7 +146,7 @@ class Uploads:
         owner.ensure_active()
         async with self._locks.hold(upload_id):
             async with self._uow() as uow:
-                upload = await self._owned(uow, owner, upload_id)
+                upload = await self._reached(uow, owner, upload_id, through)
             upload.ensure_alive(self._clock())
             room = upload.room_at(offset, declared_size)
             body = _limited(chunks, room)
@@ -147,37 +166,41 @@ class Uploads:
             if digest is not None and digest.offset == upload.offset:
                 self._digests.keep(upload.id, digest)
             if upload.received:
-                return await self._finish(owner, upload.id, client)
+                return await self._finish(owner, upload.id, client, through)
             return UploadState(upload)
 
-    async def terminate(self, owner: User, upload_id: str) -> None:
+    async def terminate(self, owner: User, upload_id: str, *, through: Through | None = None) -> None:
         """Abandon an upload: its staged bytes go at once. A finished upload's file stays."""
         async with self._locks.hold(upload_id):
             async with self._uow() as uow:
-                upload = await self._owned(uow, owner, upload_id)
+                upload = await self._reached(uow, owner, upload_id, through)
             await self._remove(upload)
 
     async def purge_expired(self, now: datetime, *, dry_run: bool = False, batch: int = 200) -> int:
-        """Remove uploads past their expiry: abandoned ones with their staged bytes, finished ones' records.
-        Returns how many abandoned ones there were."""
-        abandoned, after = 0, ""
+        """Remove abandoned uploads (``Upload.abandoned``: past their expiry, or their link will not take them)
+        with their staged bytes, and finished ones' records past their expiry. Returns how many unfinished
+        ones there were."""
+        unfinished, after = 0, ""
         while True:
             async with self._uow() as uow:
-                expired = await uow.uploads.expired(now, limit=batch, after_id=after)
-            if not expired:
-                return abandoned
-            for upload in expired:
-                abandoned += not upload.finished
+                abandoned = await uow.uploads.abandoned(now, limit=batch, after_id=after)
+            if not abandoned:
+                return unfinished
+            for upload in abandoned:
+                unfinished += not upload.finished
                 if not dry_run:
-                    await self._remove_if_idle(upload.id, now)
-            after = expired[-1].id
+                    await self.remove_if_abandoned(upload.id, now)
+            after = abandoned[-1].id
 
-    async def _remove_if_idle(self, upload_id: str, now: datetime) -> None:
+    async def remove_if_abandoned(self, upload_id: str, now: datetime) -> None:
+        """Remove the upload with its staged bytes if it is abandoned, unless a request is writing it right now
+        (that request finds out, or the next sweep)."""
         try:
             async with self._locks.hold(upload_id):
                 async with self._uow() as uow:
                     upload = await uow.uploads.get(upload_id)
-                if upload is not None and upload.expires_at <= now:  # not revived since it was listed
+                    link = await uow.requests.get(upload.request_id) if upload and upload.request_id else None
+                if upload is not None and upload.abandoned(now, link):  # not revived since it was listed
                     await self._remove(upload)
         except UploadBusy:
             return  # being written right now: not abandoned after all
@@ -199,10 +222,10 @@ class Uploads:
             await uow.commit()
         upload.offset, upload.staging, upload.expires_at = point.offset, point.staging, expires
 
-    async def _finish(self, owner: User, upload_id: str, client: str | None) -> UploadState:
+    async def _finish(self, owner: User, upload_id: str, client: str | None, through: Through | None) -> UploadState:
         """Make the staged bytes the file's object and record the file and the upload's end in one transaction."""
         async with self._uow() as uow:
-            upload = await self._owned(uow, owner, upload_id)
+            upload = await self._reached(uow, owner, upload_id, through)
         if upload.finished:
             return UploadState(upload, await self._file_of(upload))
         await self._staging.finish(upload.id, upload.staging, upload.storage_key)
@@ -212,6 +235,8 @@ class Uploads:
 
         async def mark(uow: UnitOfWork, file: StoredFile) -> None:
             await uow.uploads.mark_finished(upload.id, file.id)
+            if through is not None:
+                await through.also(uow, file)  # the link takes the file, or refuses it and none of this is kept
 
         try:
             file = await self._files.record(
@@ -226,7 +251,7 @@ class Uploads:
                 client=client,
             )
         except DomainError:
-            # Refused for good (quota taken meanwhile, account disabled): the upload cannot become a file.
+            # Refused for good (quota or the link's room taken meanwhile, account disabled): it cannot become a file.
             async with self._uow() as uow:
                 await uow.uploads.delete(upload.id)
                 await uow.commit()
@@ -242,11 +267,11 @@ class Uploads:
             return await uow.files.get(upload.file_id)
 
     @staticmethod
-    async def _owned(uow: UnitOfWork, owner: User, upload_id: str) -> Upload:
+    async def _reached(uow: UnitOfWork, owner: User, upload_id: str, through: Through | None) -> Upload:
         upload = await uow.uploads.get(upload_id)
         if upload is None:
             raise UploadNotFound()
-        upload.ensure_owned_by(owner.id)
+        upload.ensure_reached(owner.id, through.request_id if through else None)
         return upload
 
 

@@ -18,7 +18,18 @@ from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
-from satchel.web import admin, health, openapi, pages, problems, public, public_requests, requests_pages
+from satchel.web import (
+    admin,
+    health,
+    openapi,
+    pages,
+    problems,
+    public,
+    public_request_uploads,
+    public_requests,
+    requests_pages,
+    tus,
+)
 from satchel.web.api import account, files, requests, shares, uploads
 from satchel.web.api import admin_console as admin_console_api
 from satchel.web.middleware import RequestContext
@@ -70,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requests.router,
         account.router,
         public.router,
+        public_request_uploads.router,
         public_requests.router,
         requests_pages.router,
         pages.router,
@@ -90,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _serve_metrics(app, settings)
 
     https = (settings.public_url or "").startswith("https://")
-    app.add_middleware(uploads.TusHeaders)
+    app.add_middleware(tus.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https, secret=settings.secret_key.get_secret_value().encode())
     app.add_middleware(health.Liveness, release=settings.release_id)  # inside the headers, the id and the log
     app.add_middleware(SecurityHeaders, https=https)

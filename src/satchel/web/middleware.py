@@ -15,12 +15,12 @@ from satchel.web.problems import CRASHED, client_left, problem
 
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_SHARE_TOKEN = re.compile(r"^/s/[^/]+")  # a share link's token is its key: never write it to a log
+_LINK_TOKEN = re.compile(r"^/([sr])/[^/]+")  # a share's or upload link's token is its key: never write it to a log
 CLIENT_CLOSED = 499  # the access-log status of a request whose client left before its answer
 
 
 def loggable_path(path: str) -> str:
-    return _SHARE_TOKEN.sub("/s/{token}", path) if path.startswith("/s/") else path
+    return _LINK_TOKEN.sub(r"/\1/{token}", path) if path.startswith(("/s/", "/r/")) else path
 
 
 class RequestContext:

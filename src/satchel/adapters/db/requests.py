@@ -32,6 +32,11 @@ def request_is_open(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(*(_HOLDS[term.status](now) for term in REQUEST_OPEN_WHILE))
 
 
+def request_can_take(now: datetime, size: int | sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """``UploadRequest.can_take``: open, with room for ``size`` more bytes (a number, or a column of a joined row)."""
+    return sa.and_(request_is_open(now), sa.or_(r.max_bytes.is_(None), r.received_bytes + size <= r.max_bytes))
+
+
 def _request(row: Any) -> UploadRequest:
     return UploadRequest(**{k: v for k, v in row._mapping.items() if k != "total"})
 
@@ -93,11 +98,7 @@ class SqlUploadRequests:
         # One conditional UPDATE: concurrent uploads on any number of processes cannot overshoot either limit.
         taken = await self.conn.scalar(
             sa.update(upload_requests)
-            .where(
-                r.id == request_id,
-                request_is_open(now),
-                sa.or_(r.max_bytes.is_(None), r.received_bytes + size <= r.max_bytes),
-            )
+            .where(r.id == request_id, request_can_take(now, size))
             .values(received_files=r.received_files + 1, received_bytes=r.received_bytes + size)
             .returning(r.id)
         )

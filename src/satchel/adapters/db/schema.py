@@ -106,6 +106,8 @@ uploads = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("file_id", sa.String(32)),  # set in the transaction that records the finished file
+    # The upload link it comes in by: only requests through that link reach it (domain.uploads.Upload).
+    sa.Column("request_id", sa.BigInteger, sa.ForeignKey("upload_requests.id", ondelete="CASCADE"), index=True),
     sa.CheckConstraint('"offset" >= 0 AND "offset" <= length', name="offset_within_length"),
 )
 

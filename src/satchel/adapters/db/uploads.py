@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from satchel.adapters.db.engine import Connection, lock_key, sever, sqlalchemy_url
-from satchel.adapters.db.schema import uploads
+from satchel.adapters.db.requests import request_can_take
+from satchel.adapters.db.schema import upload_requests, uploads
 from satchel.adapters.resilience import Guard
 from satchel.domain.uploads import Upload, UploadBusy
 from satchel.ports.storage import StagedPoint
@@ -48,10 +49,17 @@ class SqlUploads:
     async def delete(self, upload_id: str) -> None:
         await self.conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
 
-    async def expired(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+    async def abandoned(self, now: datetime, *, limit: int, after_id: str = "") -> list[Upload]:
+        # ``Upload.abandoned`` as SQL: idle past its expiry, or unfinished and its link can no longer take it.
+        link_refuses = sa.and_(
+            uploads.c.file_id.is_(None),
+            uploads.c.request_id.is_not(None),
+            sa.not_(request_can_take(now, uploads.c.length)),
+        )
         query = (
             sa.select(uploads)
-            .where(uploads.c.expires_at <= now, uploads.c.id > after_id)
+            .select_from(uploads.outerjoin(upload_requests, upload_requests.c.id == uploads.c.request_id))
+            .where(sa.or_(uploads.c.expires_at <= now, link_refuses), uploads.c.id > after_id)
             .order_by(uploads.c.id)
             .limit(limit)
         )

@@ -54,10 +54,10 @@
 
   /* ------------------------------------------------------- resumable uploads */
 
-  // tus 1.0 against /api/uploads/: each request carries at most `chunkSize` bytes (so a proxy's body
-  // limit never stops a big file), a dropped connection is retried from the offset the server reports,
-  // and the upload's address is remembered per file, so choosing the same file after a reload resumes it.
-  var TUS_ENDPOINT = "/api/uploads/";
+  // tus 1.0, against /api/uploads/ (the owner's page) or an upload link's /r/{token}/uploads/ (a stranger's):
+  // each request carries at most `chunkSize` bytes (so a proxy's body limit never stops a big file), a dropped
+  // connection is retried from the offset the server reports, and the upload's address is remembered per
+  // endpoint and file, so choosing the same file after a reload resumes it.
   var RETRY_DELAYS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
   var RESUME_PREFIX = "satchel.upload:";
   var RESUME_FOR = 23 * 3600 * 1000; // a little under the server's default expiry
@@ -69,24 +69,30 @@
     return window.btoa(binary);
   }
 
-  var resumeStore = {
-    key: function (file) { return RESUME_PREFIX + [file.name, file.size, file.lastModified, file.type].join("|"); },
-    get: function (file) {
-      try {
-        var saved = JSON.parse(window.localStorage.getItem(this.key(file)) || "null");
-        return saved && Date.now() - saved.at < RESUME_FOR ? saved.url : null;
-      } catch (e) { return null; }
-    },
-    set: function (file, url) {
-      try { window.localStorage.setItem(this.key(file), JSON.stringify({ url: url, at: Date.now() })); } catch (e) { /* private mode */ }
-    },
-    forget: function (file) {
-      try { window.localStorage.removeItem(this.key(file)); } catch (e) { /* private mode */ }
-    }
-  };
+  function resumeStore(endpoint, file) {
+    var key = RESUME_PREFIX + [endpoint, file.name, file.size, file.lastModified, file.type].join("|");
+    return {
+      get: function () {
+        try {
+          var saved = JSON.parse(window.localStorage.getItem(key) || "null");
+          return saved && Date.now() - saved.at < RESUME_FOR ? saved.url : null;
+        } catch (e) { return null; }
+      },
+      set: function (url) {
+        try { window.localStorage.setItem(key, JSON.stringify({ url: url, at: Date.now() })); } catch (e) { /* private mode */ }
+      },
+      forget: function () {
+        try { window.localStorage.removeItem(key); } catch (e) { /* private mode */ }
+      }
+    };
+  }
 
-  function resumableUpload(file, chunkSize, on) {
-    var url = resumeStore.get(file);
+  // `options.endpoint` is where uploads are created; `options.chunkSize` the most bytes one request carries.
+  function resumableUpload(file, options, on) {
+    var endpoint = options.endpoint;
+    var chunkSize = options.chunkSize;
+    var saved = resumeStore(endpoint, file);
+    var url = saved.get();
     var offset = 0;
     var attempt = 0;
     var stopped = false;
@@ -120,14 +126,14 @@
     function finished(xhr) {
       var fileId = xhr.getResponseHeader("Satchel-File-Id");
       if (!fileId) return false;
-      resumeStore.forget(file);
+      saved.forget();
       on.done(fileId);
       return true;
     }
 
     function fail(xhr) {
       if (stopped) return;
-      if (xhr.status === 404 || xhr.status === 410 || xhr.status === 413) resumeStore.forget(file);
+      if (xhr.status === 404 || xhr.status === 410 || xhr.status === 413) saved.forget();
       on.failed(problemDetail(xhr));
     }
 
@@ -151,7 +157,7 @@
         } else if (retryable(xhr)) {
           again(xhr);
         } else {
-          resumeStore.forget(file);
+          saved.forget();
           url = null;
           create();
         }
@@ -165,10 +171,10 @@
         "Upload-Metadata": "filename " + base64Utf8(file.name) + ",filetype " + base64Utf8(file.type || ""),
         "Content-Type": "application/offset+octet-stream"
       };
-      send("POST", TUS_ENDPOINT, headers, first, sentSoFar).then(function (xhr) {
+      send("POST", endpoint, headers, first, sentSoFar).then(function (xhr) {
         if (xhr.status !== 201) { retryable(xhr) ? again(xhr) : fail(xhr); return; }
         url = xhr.getResponseHeader("Location");
-        resumeStore.set(file, url);
+        saved.set(url);
         offset = Number(xhr.getResponseHeader("Upload-Offset")) || 0;
         attempt = 0;
         if (!finished(xhr)) next();
@@ -193,7 +199,7 @@
         stopped = true;
         if (current) current.abort();
         if (url) send("DELETE", url, {}).catch(function () { /* it expires on its own */ });
-        resumeStore.forget(file);
+        saved.forget();
         on.cancelled();
       }
     };
@@ -305,7 +311,7 @@
       active += 1;
       item.running = true; // counted as active until it finishes, whatever request it is on
       item.ui.status.textContent = "0%";
-      item.upload = resumableUpload(item.file, chunkSize, {
+      item.upload = resumableUpload(item.file, { endpoint: "/api/uploads/", chunkSize: chunkSize }, {
         progress: function (sent, total) {
           item.ui.bar.max = Math.max(total, 1);
           item.ui.bar.value = sent;
@@ -522,59 +528,63 @@
 
   /* ------------------------------------------------------ upload requests */
 
-  // The page of an upload link: each chosen file is one streamed PUT to the link, with its own progress.
-  // One at a time, so the link's file and size limits are met in the order the files were chosen.
+  // The page of an upload link: each chosen file goes up through the link's tus endpoint with the same client
+  // as the owner's page (requests of at most `data-chunk` bytes, retries from the server's offset, and after
+  // a reload, the same file chosen again carries on). One at a time, so the link's file and size limits are
+  // met in the order the files were chosen.
   function initRequestUploads() {
     var zone = document.getElementById("request-dropzone");
     if (!zone) return;
     var input = document.getElementById("request-input");
     var list = document.getElementById("request-uploads");
-    var target = zone.getAttribute("data-request-upload");
+    var endpoint = zone.getAttribute("data-request-uploads");
+    var chunkSize = Number(zone.getAttribute("data-chunk")) || 50 * 1024 * 1024;
     var queue = [];
-    var busy = false;
+    var current = null;
 
     function row(file) {
       var item = el("li", "upload");
       var label = el("div", "upload-name");
       label.appendChild(document.createTextNode(file.name));
       label.appendChild(el("span", "upload-size", formatSize(file.size)));
+      label.title = file.name;
       var bar = el("progress");
-      bar.max = 100;
+      bar.max = Math.max(file.size, 1);
       bar.value = 0;
       bar.setAttribute("aria-label", "Progress of " + file.name);
       var status = el("span", "upload-status", "Waiting…");
       item.appendChild(label);
       item.appendChild(bar);
       item.appendChild(status);
-      item.appendChild(el("div", "upload-action"));
       list.appendChild(item);
       return { file: file, item: item, bar: bar, status: status };
     }
 
+    function settle(job, ok, message) {
+      job.item.classList.add(ok ? "is-done" : "is-error");
+      if (ok) job.bar.value = job.bar.max;
+      job.status.textContent = message;
+      if (!ok) job.status.setAttribute("role", "alert");
+      announce(job.file.name + (ok ? " sent." : " was not sent."));
+      current = null;
+      next();
+    }
+
     function next() {
-      if (busy || !queue.length) return;
-      busy = true;
-      var job = queue.shift();
-      var xhr = new XMLHttpRequest();
-      xhr.open("PUT", target + encodeURIComponent(job.file.name));
-      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
-      if (job.file.type) xhr.setRequestHeader("Content-Type", job.file.type);
-      xhr.upload.onprogress = function (event) {
-        if (!event.lengthComputable) return;
-        job.bar.value = Math.floor((event.loaded / event.total) * 100);
-        job.status.textContent = job.bar.value + " %";
-      };
-      xhr.onloadend = function () {
-        var ok = xhr.status === 201;
-        job.item.classList.add(ok ? "is-done" : "is-error");
-        job.bar.value = ok ? 100 : job.bar.value;
-        job.status.textContent = ok ? "Sent" : problemDetail(xhr);
-        announce(job.file.name + (ok ? " sent." : " was not sent."));
-        busy = false;
-        next();
-      };
-      job.status.textContent = "0 %";
-      xhr.send(job.file);
+      if (current || !queue.length) return;
+      var job = current = queue.shift();
+      job.status.textContent = "0%";
+      resumableUpload(job.file, { endpoint: endpoint, chunkSize: chunkSize }, {
+        progress: function (sent, total) {
+          job.bar.value = sent;
+          var pct = Math.floor((sent / Math.max(total, 1)) * 100);
+          job.status.textContent = pct >= 100 ? "Finishing…" : pct + "%";
+        },
+        status: function (text) { job.status.textContent = text; },
+        done: function () { settle(job, true, "Sent"); },
+        failed: function (message) { settle(job, false, message); },
+        cancelled: function () { settle(job, false, "Cancelled"); }
+      }).start();
     }
 
     function add(files) {
@@ -589,6 +599,12 @@
       event.preventDefault();
       zone.classList.remove("is-dragover");
       if (event.dataTransfer && event.dataTransfer.files) add(event.dataTransfer.files);
+    });
+    window.addEventListener("beforeunload", function (event) {
+      if (current || queue.length) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
     });
   }
 
