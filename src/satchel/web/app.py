@@ -18,8 +18,8 @@ from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
-from satchel.web import admin, health, openapi, pages, problems, public, public_requests, requests_pages
-from satchel.web.api import account, files, requests, shares, uploads
+from satchel.web import admin, health, openapi, pages, previews, problems, public, public_requests, requests_pages
+from satchel.web.api import account, files, requests, shares, snippets, uploads
 from satchel.web.api import admin_console as admin_console_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
@@ -65,11 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         health.router,
         files.router,
+        snippets.router,
         uploads.router,
         shares.router,
         requests.router,
         account.router,
         public.router,
+        previews.router,
         public_requests.router,
         requests_pages.router,
         pages.router,
@@ -93,7 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(uploads.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https, secret=settings.secret_key.get_secret_value().encode())
     app.add_middleware(health.Liveness, release=settings.release_id)  # inside the headers, the id and the log
-    app.add_middleware(SecurityHeaders, https=https)
+    if settings.preview_origin:
+        app.add_middleware(previews.PreviewOriginOnly, origin=settings.preview_origin)
+    app.add_middleware(SecurityHeaders, https=https, preview_origin=settings.preview_origin)
     app.add_middleware(RequestContext, instance=settings.instance)
     return app
 
