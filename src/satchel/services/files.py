@@ -170,7 +170,7 @@ class Files:
         async def body() -> AsyncIterator[bytes]:
             yield text
 
-        name = name if name and name.strip() else f"snippet {self._clock():%Y-%m-%d %H.%M.%S}.txt"
+        name = f"snippet {self._clock():%Y-%m-%d %H.%M.%S}.txt" if name is None else name
         return await self.upload(
             owner, name, body(), content_type=TEXT, declared_size=len(text), client=client, previewed_as=TEXT
         )

@@ -144,7 +144,7 @@ async def paste_snippet(
     # A form sends every line break as CRLF (HTML's rule): the text as it was pasted has the browser's own.
     pasted = text.replace("\r\n", "\n").encode("utf-8", errors="replace")
     try:
-        file = await services.files.paste(user, pasted, name=name, client=client_of(request))
+        file = await services.files.paste(user, pasted, name=name or None, client=client_of(request))
     except DomainError as exc:
         return await _files_page(
             request,
