@@ -226,7 +226,7 @@ def test_a_link_of_several_files_lets_each_previewable_one_be_viewed_on_its_page
     assert f"?preview={ids[2]}" not in page.text, "no View for what has no preview"
     assert 'id="preview"' not in page.text, "nothing is shown until one is chosen"
     chosen = app.client.get(_path(share["url"]), params={"preview": ids[1]}, headers={"Accept": "text/html"})
-    assert '<pre class="preview-text" id="preview-text" tabindex="0">bee\n</pre>' in chosen.text
+    assert '<pre class="preview-text" id="preview-text" tabindex="0">\nbee\n</pre>' in chosen.text
     stranger = app.upload(alice, "other.png", png(), share="false")["file"]["id"]
     assert app.client.get(_path(share["url"]), params={"preview": stranger}).status_code == 404
     assert app.client.get(f"{_path(share['url'])}/previews/{stranger}").status_code == 404

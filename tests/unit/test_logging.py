@@ -80,6 +80,7 @@ def test_the_access_log_path_of_a_share_names_no_token() -> None:
     assert loggable_path("/s/Abc123-secret/files/f1") == "/s/{token}/files/f1"
     assert loggable_path("/s/Abc123-secret") == "/s/{token}"
     assert loggable_path("/shares/12") == "/shares/12"
+    assert loggable_path("/previews/abc.s1.1700000000.c2lnbmVk") == "/previews/{pass}", "a pass is a key too"
 
 
 SHARE_TOKEN = "Zq3vN8-xK2_pL5mR7tW9yB4cD6fH1jA0"
