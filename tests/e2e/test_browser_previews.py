@@ -197,6 +197,18 @@ def check_previews_render(page: Page, shown: dict[str, str]) -> None:
         assert page.evaluate("window.pwned") is None, "markup in text is shown, never run"
 
 
+def check_full_size(page: Page, size: str, screenshots: Path) -> None:
+    """A picture opens full size in a tab of its own, as the browser shows an image, sandboxed."""
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Open full size").click()
+    full = opened.value
+    full.wait_for_load_state()
+    assert full.evaluate("document.images.length && document.images[0].naturalWidth") == 640
+    assert full.evaluate("window.origin") == "null", "a sandboxed document: an origin of its own, not the site's"
+    full.screenshot(path=screenshots / f"previews-full-size-{size}.png")
+    full.close()
+
+
 def upload(page: Page, files: list[Path]) -> None:
     page.locator("#upload-input").set_input_files(files)
     expect(page.locator("#upload-list .upload.is-done")).to_have_count(len(files), timeout=60_000)
@@ -229,6 +241,8 @@ def test_files_and_a_pasted_snippet_are_shown_before_anyone_downloads_them(
         expect(page.get_by_role("heading", level=1)).to_have_text(name)
         check_previews_render(page, shown)
         owner.shot(f"previews-owner-{next(iter(shown))}-{size}")
+        if "image" in shown:
+            check_full_size(page, size, screenshots)
 
     # A snippet, pasted in the files page, shown as text and copied back exactly.
     page.goto(f"{web}/files")

@@ -166,6 +166,8 @@ def test_a_limited_link_previews_nothing_unless_its_owner_allowed_it_and_a_look_
     alice = app.account()
     limited = app.upload(alice, "photo.png", png(), max_downloads=2)["share"]
     assert limited["allow_previews"] is False
+    owner_page = app.client.get(f"/shares/{limited['id']}", headers=alice.auth)
+    assert "Off: with a download limit, only downloads" in owner_page.text
     refused = app.client.get(preview_url(limited))
     assert refused.status_code == 403 and "did not allow previews" in refused.json()["detail"]
     page = app.client.get(_path(limited["url"]), headers={"Accept": "text/html"})
@@ -341,6 +343,9 @@ def test_with_a_preview_origin_pages_link_to_signed_passes_there_and_allow_only_
     assert response.status_code == 200 and response.content == png()
     assert response.headers["content-security-policy"].startswith("sandbox;")
     assert f"frame-ancestors {APP_ORIGIN}" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"].startswith("inline;")
     assert "set-cookie" not in response.headers, "the preview origin holds no session"
     ranged = apart.client.get(src, headers={"Range": "bytes=0-7"})
     assert ranged.status_code == 206 and ranged.content == png()[:8]
