@@ -6,6 +6,8 @@ the worker and the admin commands all build their world through this module.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -29,6 +31,7 @@ from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
 from satchel.services.jobs import JobsAdmin
+from satchel.services.previews import Previews
 from satchel.services.request_uploads import RequestUploads
 from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
@@ -52,6 +55,7 @@ class Services:
     files: Files = field(init=False)
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
+    previews: Previews = field(init=False)
     requests: Requests = field(init=False)
     request_uploads: RequestUploads = field(init=False)
     expiry: Expiry = field(init=False)
@@ -96,6 +100,7 @@ class Services:
             default_days=s.share_default_days,
             scan_required=s.scan_required,
         )
+        self.previews = Previews(uow, self.storage, key=preview_pass_key(s), scan_required=s.scan_required)
         self.requests = Requests(
             uow,
             self.files,
@@ -129,6 +134,12 @@ class Services:
         await self._upload_locks.close()
         await self.redis.close()
         await self.database.close()
+
+
+def preview_pass_key(settings: Settings) -> bytes:
+    """The key preview passes are signed with: derived from SECRET_KEY, and used to sign nothing else."""
+    secret = settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, b"satchel preview passes", hashlib.sha256).digest()
 
 
 def open_services(settings: Settings, *, pooled: bool = True) -> Services:

@@ -281,6 +281,12 @@ class Settings(BaseSettings):
     share_default_days: int = Field(
         7, alias="SATCHEL_SHARE_DEFAULT_DAYS", ge=1, le=3650, description="expiry of a link when none is asked"
     )
+    preview_origin: HttpUrl | None = Field(
+        None,
+        alias="SATCHEL_PREVIEW_ORIGIN",
+        description="origin (scheme://host[:port]) that serves previews apart from the app; unset = the app's own, "
+        "sandboxed; needs SATCHEL_PUBLIC_URL on another origin",
+    )
     storage_presign: bool = Field(False, alias="SATCHEL_STORAGE_PRESIGN")
     scan_required: bool = Field(False, alias="SATCHEL_SCAN_REQUIRED")
     ready_timeout: float = Field(
@@ -313,6 +319,23 @@ class Settings(BaseSettings):
             raise ValueError(f"expected at most SATCHEL_SHARE_MAX_DAYS ({maximum}), found {days}")
         return days
 
+    @field_validator("preview_origin")
+    @classmethod
+    def _preview_origin_apart(cls, origin: str | None, info: ValidationInfo) -> str | None:
+        if origin is None:
+            return None
+        parts = urlsplit(origin)
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"expected an origin alone (scheme://host[:port]), found {origin!r}")
+        public = info.data.get("public_url")
+        if public is None:
+            if "public_url" in info.data:  # unset, rather than invalid: then its own error says enough
+                raise ValueError("expected SATCHEL_PUBLIC_URL to be set too: previews are framed by the app's origin")
+            return origin
+        if origin_of(public) == origin_of(origin):
+            raise ValueError("expected an origin other than SATCHEL_PUBLIC_URL's: that is the point of it")
+        return origin_of(origin)
+
     @field_validator("scan_required")
     @classmethod
     def _scan_needs_scanner(cls, required: bool, info: ValidationInfo) -> bool:
@@ -324,6 +347,16 @@ class Settings(BaseSettings):
     @property
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, without a default port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 class ConfigError(Exception):

@@ -125,11 +125,16 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             {"file_ids": world.files[:2]},
             {"file_ids": world.files[1:3], "password": SHARE_PASSWORD},
             {"file_ids": world.files[3:], "max_downloads": 1},
+            {"file_ids": world.files[2:], "max_downloads": 1000, "allow_previews": True},  # text files: previews
         ):
             share = alice.post("/api/shares", json=terms)
             assert share.status_code == 201, share.text
             world.shares.append(share.json()["id"])
             world.links.append(share.json()["token"])
+        snippet = alice.post("/api/snippets", content=b"a pasted note\n", headers={"Content-Type": "text/plain"})
+        assert snippet.status_code == 201, snippet.text
+        world.files.append(snippet.json()["file"]["id"])
+        world.links.append(snippet.json()["share"]["token"])
         for terms in ({"max_files": 50}, {"max_bytes": 100_000}):  # upload links, reached through path.token too
             asked = alice.post("/api/requests", json=terms)
             assert asked.status_code == 201, asked.text
@@ -314,7 +319,7 @@ parameters."path.upload_id" = {{ dictionary = "link-uploads", probability = 0.7 
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much
 # in its Allow header. Every other method is probed.
 [[operations]]
-include-path-regex = "^/api/files/\\\\{{file_id\\\\}}/(content|thumbnail)$"
+include-path-regex = "^/api/files/\\\\{{file_id\\\\}}/(content|thumbnail|preview)$"
 phases.coverage.unexpected-methods = ["DELETE", "PATCH", "POST", "TRACE", "QUERY"]
 """
 

@@ -274,6 +274,40 @@ def test_files_are_found_updated_and_deleted_and_keys_listed(check: Callable[[Sp
     check(spec)
 
 
+def test_a_files_preview_type_is_decided_once_and_kept(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        old = await add_file(subject, owner, "old.png")
+        assert old.preview_type is None, "not looked at yet"
+        new = StoredFile(**{**old.__dict__, "id": secrets.token_hex(16), "storage_key": "files/x/new"})
+        new.preview_type = "text/plain"
+        async with subject.uow() as uow:
+            await uow.files.add(new)
+            await uow.files.set_preview_type(old.id, "image/png")
+            await uow.files.set_preview_type(new.id, "none")  # decided already: left as it is
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert [(f.id, f.preview_type) for f in await uow.files.get_many([old.id, new.id])] == [
+                (old.id, "image/png"), (new.id, "text/plain"),
+            ]  # fmt: skip
+
+    check(spec)
+
+
+def test_a_share_keeps_whether_its_owner_allowed_previews(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        file = await add_file(subject, owner)
+        allowed = await add_share(subject, owner, [file.id], max_downloads=3, allow_previews=True)
+        plain = await add_share(subject, owner, [file.id], max_downloads=3)
+        assert allowed.allow_previews and not plain.allow_previews
+        async with subject.uow() as uow:
+            found = [await uow.shares.get(allowed.id), await uow.shares.by_token(plain.token)]
+            assert [(s.allow_previews, s.previews_allowed) for s in found if s] == [(True, True), (False, False)]
+
+    check(spec)
+
+
 # --- shares: the rule of an open link, as each implementation applies it -------------------------------
 
 

@@ -287,6 +287,11 @@ class FakeFiles:
         if file := self._t.files.get(file_id):
             file.thumbnail_key = key
 
+    async def set_preview_type(self, file_id: str, preview_type: str) -> None:
+        file = self._t.files.get(file_id)
+        if file is not None and file.preview_type is None:
+            file.preview_type = preview_type
+
     async def all_keys(self) -> dict[str, tuple[str, int, str]]:
         return {f.storage_key: (f.id, f.size, f.sha256) for f in self._t.files.values()}
 
@@ -301,13 +306,14 @@ class FakeShares:
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
         password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
+        allow_previews: bool = False,
     ) -> Share:  # fmt: skip
         if any(s.token == token for s in self._t.shares.values()):
             raise ConstraintViolation("shares.token already exists")
         share = Share(
             id=self._t.next_id(), token=token, owner_id=owner_id, file_ids=list(file_ids), created_at=now,
             expires_at=expires_at, max_downloads=max_downloads, download_count=0, password_hash=password_hash,
-            note=note, delete_files_when_done=delete_files_when_done,
+            note=note, delete_files_when_done=delete_files_when_done, allow_previews=allow_previews,
         )  # fmt: skip
         self._t.shares[share.id] = share
         return _copy(share)

@@ -14,7 +14,7 @@ import pytest
 from satchel.domain.accounts import AccountDisabled, QuotaExceeded, User
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.files import EmptyFile, StoredFile
-from satchel.services.files import Files, UploadTooLarge
+from satchel.services.files import Files, SnippetTooLarge, UploadTooLarge
 
 from support.fakes import FakeClock, FakeDatabase, FakeRateLimiter, InMemoryObjectStore
 
@@ -376,3 +376,50 @@ def test_list_paginates_and_counts_all_the_owners_files(world: World, three_file
 def test_list_refuses_a_page_out_of_range(world: World, limit: int, offset: int) -> None:
     with pytest.raises(InvalidInput):
         asyncio.run(world.files.list_owned(world.alice, limit=limit, offset=offset))
+
+
+# --- Previews and snippets ---------------------------------------------------------------------------
+
+
+def test_an_upload_records_the_type_its_first_bytes_are_previewed_as(world: World) -> None:
+    picture = world.upload(world.alice, "x.txt", stream(b"\x89PNG\r\n", b"\x1a\n" + b"\0" * 500))
+    assert picture.preview_type == "image/png", "from the bytes, across chunks, not from the name"
+    page = world.upload(world.alice, "photo.png", stream(b"<html><script>alert(1)</script>"), content_type="image/png")
+    assert page.preview_type == "none"
+    assert world.db.files[page.id].preview_type == "none"
+
+
+def test_bytes_already_stored_are_previewed_as_what_they_are_when_recorded(world: World) -> None:
+    async def record() -> StoredFile:
+        await world.store.put_stream("files/staged", stream(b"%PDF-1.7\n", b"..."))
+        return await world.files.record(
+            world.alice, "doc", "files/staged", size=12, sha256="0" * 64, content_type="application/octet-stream"
+        )
+
+    assert asyncio.run(record()).preview_type == "application/pdf"
+
+
+def test_a_snippet_is_text_kept_as_a_file_and_previewed_as_text_whatever_it_says(world: World) -> None:
+    text = b"<!doctype html><script>alert(1)</script>\n"
+    snippet = asyncio.run(world.files.paste(world.alice, text, name="page.html"))
+    assert (snippet.name, snippet.size, snippet.content_type, snippet.preview_type) == (
+        "page.html", len(text), "text/plain", "text/plain",
+    )  # fmt: skip
+    assert snippet.sha256 == hashlib.sha256(text).hexdigest()
+    assert world.store.objects[snippet.storage_key] == text
+    assert world.fresh(world.alice).used_bytes == len(text)
+    unnamed = asyncio.run(world.files.paste(world.alice, b"hi"))
+    assert re.fullmatch(r"snippet \d{4}-\d\d-\d\d \d\d\.\d\d\.\d\d\.txt", unnamed.name)
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [(b"", EmptyFile), ("café".encode("latin-1"), InvalidInput), (b"x" * 1_000_001, SnippetTooLarge)],
+    ids=["empty", "not utf-8", "over 1 MB"],
+)
+def test_a_snippet_that_is_not_text_is_refused_before_anything_is_stored(
+    world: World, text: bytes, refusal: type[Exception]
+) -> None:
+    with pytest.raises(refusal):
+        asyncio.run(world.files.paste(world.alice, text))
+    world.assert_nothing_stored()

@@ -82,6 +82,7 @@ def test_the_access_log_path_of_a_share_or_an_upload_link_names_no_token() -> No
     assert loggable_path("/r/Abc123-secret/uploads/0f") == "/r/{token}/uploads/0f"
     assert loggable_path("/requests/12") == "/requests/12"
     assert loggable_path("/shares/12") == "/shares/12"
+    assert loggable_path("/previews/abc.s1.1700000000.c2lnbmVk") == "/previews/{pass}", "a pass is a key too"
 
 
 SHARE_TOKEN = "Zq3vN8-xK2_pL5mR7tW9yB4cD6fH1jA0"

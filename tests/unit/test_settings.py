@@ -322,3 +322,33 @@ def test_the_metrics_port_cannot_be_the_public_port() -> None:
     assert line_for(lines, "SATCHEL_METRICS_PORT") == (
         "SATCHEL_METRICS_PORT: expected a port other than PORT (8000): metrics are not served on the public port"
     )
+
+
+def test_previews_come_from_the_apps_own_origin_unless_another_is_named() -> None:
+    assert load_settings(**VALID).preview_origin is None
+    apart = load_settings(
+        **VALID,
+        SATCHEL_PUBLIC_URL="https://files.example.com",
+        SATCHEL_PREVIEW_ORIGIN="https://Preview.Example.NET:443/",
+    )
+    assert apart.preview_origin == "https://preview.example.net", "an origin, as browsers compare them"
+
+
+@pytest.mark.parametrize(
+    ("public", "origin", "expected"),
+    [
+        (None, "https://preview.example.net", "expected SATCHEL_PUBLIC_URL to be set too"),
+        (
+            "https://files.example.com",
+            "https://files.example.com:443",
+            "expected an origin other than SATCHEL_PUBLIC_URL",
+        ),
+        ("https://files.example.com", "https://preview.example.net/p", "expected an origin alone"),
+        ("https://files.example.com", "https://preview.example.net/?x=1", "expected an origin alone"),
+        ("https://files.example.com", "ftp://preview.example.net", "expected a URL starting http:// or https://"),
+    ],
+    ids=["without the app's url", "the app's own origin", "a path", "a query", "not http"],
+)
+def test_a_preview_origin_is_an_origin_apart_from_the_apps(public: str | None, origin: str, expected: str) -> None:
+    given = {**VALID, "SATCHEL_PREVIEW_ORIGIN": origin} | ({"SATCHEL_PUBLIC_URL": public} if public else {})
+    assert line_for(config_errors(**given), "SATCHEL_PREVIEW_ORIGIN").startswith(f"SATCHEL_PREVIEW_ORIGIN: {expected}")

@@ -457,3 +457,32 @@ def test_list_owned_shows_only_the_owners_shares_newest_first(world: World) -> N
     assert [v.share.id for v in views] == [second.share.id, first.share.id]
     assert [f.id for f in views[0].files] == [world.photo.id]
     assert asyncio.run(world.sharing.list_owned(world.bob)) == ([], 0)
+
+
+# --- Previews: a look is not a download -------------------------------------------------------------
+
+
+def test_a_link_without_a_limit_always_shows_previews() -> None:
+    a_share().authorize_preview(NOW, unlocked=False)
+    assert a_share(allow_previews=False).previews_allowed
+
+
+def test_a_limited_link_shows_previews_only_when_its_owner_allowed_them() -> None:
+    from satchel.domain.previews import PreviewsOff
+
+    with pytest.raises(PreviewsOff):
+        a_share(max_downloads=3).authorize_preview(NOW, unlocked=False)
+    a_share(max_downloads=3, allow_previews=True).authorize_preview(NOW, unlocked=False)
+
+
+def test_a_preview_obeys_every_term_a_download_does() -> None:
+    allowed = {"max_downloads": 1, "allow_previews": True}
+    with pytest.raises(ShareUsedUp):
+        a_share(**allowed, download_count=1).authorize_preview(NOW, unlocked=False)
+    with pytest.raises(ShareExpired):
+        a_share(**allowed).authorize_preview(NOW + WEEK, unlocked=False)
+    with pytest.raises(ShareRevoked):
+        a_share(revoked_at=NOW).authorize_preview(NOW, unlocked=False)
+    with pytest.raises(SharePasswordRequired):
+        a_share(password_hash="h").authorize_preview(NOW, unlocked=False)
+    a_share(password_hash="h").authorize_preview(NOW, unlocked=True)

@@ -61,6 +61,7 @@ class StoredFile:
     created_at: datetime
     scan_status: str = UNSCANNED
     thumbnail_key: str | None = None
+    preview_type: str | None = None  # decided from the bytes (domain/previews.py); None: not looked at yet
 
     def ensure_downloadable(self, *, scan_required: bool) -> None:
         """Infected files never leave; with scanning required, only files found clean do."""

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from satchel.domain.accounts import MAX_PASSWORD, normalize_email
 from satchel.domain.errors import Gone, InvalidInput, Unauthenticated
+from satchel.domain.previews import PreviewsOff
 
 MAX_NOTE = 1000
 MAX_RECIPIENTS = 20
@@ -81,6 +82,7 @@ class ShareTerms:
     note: str | None = None
     delete_files_when_done: bool = False
     notify: tuple[str, ...] = ()
+    allow_previews: bool = False
 
     def validated(self, max_days: int) -> ShareTerms:
         if self.expires_in <= timedelta(0):
@@ -95,7 +97,9 @@ class ShareTerms:
         if len(self.notify) > MAX_RECIPIENTS:
             raise InvalidInput(f"Send the link to at most {MAX_RECIPIENTS} people at once.")
         recipients = tuple(dict.fromkeys(normalize_email(r) for r in self.notify))
-        return ShareTerms(self.expires_in, self.max_downloads, note, self.delete_files_when_done, recipients)
+        return ShareTerms(
+            self.expires_in, self.max_downloads, note, self.delete_files_when_done, recipients, self.allow_previews
+        )
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Share:
     note: str | None
     revoked_at: datetime | None = None
     delete_files_when_done: bool = False
+    allow_previews: bool = False
 
     @property
     def has_password(self) -> bool:
@@ -145,6 +150,17 @@ class Share:
         self.ensure_open(now)
         if self.has_password and not unlocked:
             raise SharePasswordRequired()
+
+    @property
+    def previews_allowed(self) -> bool:
+        """A preview is no download, so a link that limits downloads shows none unless its owner allowed them."""
+        return self.max_downloads is None or self.allow_previews
+
+    def authorize_preview(self, now: datetime, *, unlocked: bool) -> None:
+        """May someone look at this link's files now? Never counted: it takes nothing from the limit."""
+        self.authorize_download(now, unlocked=unlocked)
+        if not self.previews_allowed:
+            raise PreviewsOff()
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ from satchel.domain.audit import FILE_DELETED, FILE_UPLOADED, AuditEvent
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooLarge, TooManyAttempts
 from satchel.domain.files import PENDING, UNSCANNED, EmptyFile, StoredFile, clean_file_name
+from satchel.domain.previews import SNIFF_BYTES, TEXT, decode_text, preview_type
 from satchel.domain.sharing import Share
 from satchel.ports.persistence import FILE_SORTS, UnitOfWork, UnitOfWorkFactory
 from satchel.ports.security import RateLimiter
 from satchel.ports.storage import ObjectStore
+from satchel.services.previews import sniff
 
 log = logging.getLogger("satchel.files")
 UPLOADS_PER_MINUTE = 120
@@ -33,14 +35,27 @@ class UploadTooLarge(TooLarge):
     """This file is larger than this server accepts."""
 
 
+SNIPPET_MAX_BYTES = 1_000_000  # what a text preview shows whole; longer text is a file to upload
+
+
+class SnippetTooLarge(TooLarge):
+    """A snippet holds at most 1 MB of text: upload longer text as a file."""
+
+
+class SnippetNotText(InvalidInput):
+    """A snippet is UTF-8 text: upload other bytes as a file."""
+
+
 class Meter:
-    """Counts and hashes bytes as they stream past, and stops the stream at the limit."""
+    """Counts and hashes bytes as they stream past, keeps the first ones (``head``, to tell the file's type),
+    and stops the stream at the limit."""
 
     def __init__(self, chunks: AsyncIterator[bytes], limit: int, error: TooLarge) -> None:
         self._chunks = chunks
         self._limit = limit
         self._error = error
         self.size = 0
+        self.head = b""
         self.failure: Exception | None = None
         self._sha = hashlib.sha256()
 
@@ -55,6 +70,8 @@ class Meter:
                 if self.size > self._limit:
                     raise self._error
                 self._sha.update(chunk)
+                if len(self.head) < SNIFF_BYTES:
+                    self.head += chunk[: SNIFF_BYTES - len(self.head)]
                 yield chunk
         except Exception as exc:  # remembered: the object store may wrap what it sees
             self.failure = exc
@@ -101,11 +118,13 @@ class Files:
         cap: tuple[int, TooLarge] | None = None,
         also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
         client: str | None = None,
+        previewed_as: str | None = None,
     ) -> StoredFile:
         """Stream bytes to storage, then record the file; on any failure neither is left behind.
 
         ``cap`` is a further limit on the size (bytes, and the error past them), checked while streaming;
-        ``also`` joins the transaction that records the file (see ``record``)."""
+        ``also`` joins the transaction that records the file (see ``record``). The file's preview type is
+        decided from its first bytes, unless the caller vouches for one (``previewed_as``: a snippet)."""
         name = await self.admit(owner, name, declared_size)
         too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
         limit = min(self._max_upload, owner.remaining_bytes)
@@ -133,6 +152,27 @@ class Files:
             content_type=content_type,
             also=also,
             client=client,
+            previewed_as=previewed_as or preview_type(meter.head, whole=meter.size <= len(meter.head)),
+        )
+
+    async def paste(
+        self, owner: User, text: bytes, *, name: str | None = None, client: str | None = None
+    ) -> StoredFile:
+        """A snippet: UTF-8 text kept as a file, through the same upload as any other (quota, checksum, jobs,
+        audit), and shown as text whatever it says (pasted HTML is shown as its source, never rendered)."""
+        if not text:
+            raise EmptyFile("There is no text to keep: paste some first.")
+        if len(text) > SNIPPET_MAX_BYTES:
+            raise SnippetTooLarge()
+        if decode_text(text, whole=True) is None:
+            raise SnippetNotText()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield text
+
+        name = f"snippet {self._clock():%Y-%m-%d %H.%M.%S}.txt" if name is None else name
+        return await self.upload(
+            owner, name, body(), content_type=TEXT, declared_size=len(text), client=client, previewed_as=TEXT
         )
 
     async def record(
@@ -147,10 +187,12 @@ class Files:
         also: Callable[[UnitOfWork, StoredFile], Awaitable[None]] | None = None,
         keep_on_outage: bool = False,
         client: str | None = None,
+        previewed_as: str | None = None,
     ) -> StoredFile:
         """Record bytes already stored under ``key`` as the owner's file, with its follow-up jobs (and ``also``),
         in one transaction. On failure the bytes are removed, so nothing of the upload is left behind; with
-        ``keep_on_outage`` they stay when a backing service failed, for a later attempt to record them."""
+        ``keep_on_outage`` they stay when a backing service failed, for a later attempt to record them.
+        Unless ``previewed_as`` says it, the type the file is previewed as is read from its first bytes."""
         record = StoredFile(
             id=secrets.token_hex(16),
             owner_id=owner.id,
@@ -161,8 +203,10 @@ class Files:
             storage_key=key,
             created_at=self._clock(),
             scan_status=PENDING if self._scanning else UNSCANNED,
+            preview_type=previewed_as,
         )
         try:
+            record.preview_type = previewed_as or await sniff(self._store, key, size)
             async with self._uow() as uow:
                 if not await uow.users.reserve_bytes(owner.id, record.size):
                     raise QuotaExceeded()  # a concurrent upload took the room first

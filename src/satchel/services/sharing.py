@@ -69,11 +69,12 @@ class Sharing:
         *,
         delete_files_when_done: bool = False,
         notify: Iterable[str] = (),
+        allow_previews: bool = False,
     ) -> ShareTerms:
         """What an owner asks for, as terms checked against this server's limits: the default expiry when no
         hours are given, never beyond the maximum. Every route that makes a link starts here."""
         expires_in = share_lifetime(expires_in_hours, default_days=self._default_days, max_days=self._max_days)
-        terms = ShareTerms(expires_in, max_downloads, note, delete_files_when_done, tuple(notify))
+        terms = ShareTerms(expires_in, max_downloads, note, delete_files_when_done, tuple(notify), allow_previews)
         return terms.validated(self._max_days)
 
     async def create(
@@ -111,6 +112,7 @@ class Sharing:
                 note=terms.note,
                 now=now,
                 delete_files_when_done=terms.delete_files_when_done,
+                allow_previews=terms.allow_previews,
             )
             for recipient in terms.notify:
                 payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
@@ -118,7 +120,7 @@ class Sharing:
             event = AuditEvent.of(
                 SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
                 files=file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
-                password=share.has_password,
+                password=share.has_password, allow_previews=share.allow_previews,
             )  # fmt: skip
             await uow.audit.record(event)
             await uow.commit()

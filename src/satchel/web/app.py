@@ -23,6 +23,7 @@ from satchel.web import (
     health,
     openapi,
     pages,
+    previews,
     problems,
     public,
     public_request_uploads,
@@ -30,7 +31,7 @@ from satchel.web import (
     requests_pages,
     tus,
 )
-from satchel.web.api import account, files, requests, shares, uploads
+from satchel.web.api import account, files, requests, shares, snippets, uploads
 from satchel.web.api import admin_console as admin_console_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
@@ -76,12 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         health.router,
         files.router,
+        snippets.router,
         uploads.router,
         shares.router,
         requests.router,
         account.router,
         public.router,
         public_request_uploads.router,
+        previews.router,
         public_requests.router,
         requests_pages.router,
         pages.router,
@@ -105,7 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(tus.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https, secret=settings.secret_key.get_secret_value().encode())
     app.add_middleware(health.Liveness, release=settings.release_id)  # inside the headers, the id and the log
-    app.add_middleware(SecurityHeaders, https=https)
+    if settings.preview_origin:
+        app.add_middleware(previews.PreviewOriginOnly, origin=settings.preview_origin)
+    app.add_middleware(SecurityHeaders, https=https, preview_origin=settings.preview_origin)
     app.add_middleware(RequestContext, instance=settings.instance)
     return app
 

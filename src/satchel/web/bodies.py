@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Request
 
-from satchel.domain.errors import DomainError
+from satchel.domain.errors import DomainError, TooLarge
 from satchel.runtime.metrics.instruments import UPLOAD_BYTES
 
 
@@ -45,3 +45,13 @@ async def body_stream(request: Request, timeout: float) -> AsyncIterator[bytes]:
         if chunk:
             UPLOAD_BYTES.inc(len(chunk))
             yield chunk
+
+
+async def read_body(request: Request, timeout: float, limit: int, error: TooLarge) -> bytes:
+    """The whole request body, refused with ``error`` as soon as it runs past ``limit`` bytes."""
+    kept = bytearray()
+    async for chunk in body_stream(request, timeout):
+        kept += chunk
+        if len(kept) > limit:
+            raise error
+    return bytes(kept)

@@ -55,8 +55,10 @@ def _counting(send: Send) -> Send:
 
 
 class _CountedStream(StreamingResponse):
+    counted = True  # a download's bytes; a preview's are not
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, _counting(send))
+        await super().__call__(scope, receive, _counting(send) if self.counted else send)
 
 
 class _LocalFile(FileResponse):
@@ -64,15 +66,18 @@ class _LocalFile(FileResponse):
 
     chunk_size = 1024 * 1024  # fewer, larger reads than the default 64 KiB
 
-    def __init__(self, path: Path, span: Span | None, *, media_type: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, path: Path, span: Span | None, *, media_type: str, headers: dict[str, str], counted: bool = True
+    ) -> None:
         super().__init__(path, media_type=media_type, headers=headers)
         self._range = f"bytes={span[0]}-{span[1] - 1}".encode() if span else None
+        self._counted = counted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
         if self._range:
             headers.append((b"range", self._range))
-        await super().__call__({**scope, "headers": headers}, receive, _counting(send))
+        await super().__call__({**scope, "headers": headers}, receive, _counting(send) if self._counted else send)
 
 
 def _headers(file: StoredFile) -> dict[str, str]:
@@ -126,15 +131,32 @@ async def send_file(store: ObjectStore, file: StoredFile, span: Span | None, *, 
         url = await store.presigned_url(file.storage_key, filename=file.name, content_type=file.content_type)
         if url:
             return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    return _bytes(store, file, span, media_type=file.content_type, headers=headers, counted=True)
+
+
+def send_inline(
+    store: ObjectStore, file: StoredFile, span: Span | None, *, media_type: str, headers: dict[str, str]
+) -> Response:
+    """The file's bytes (or ``span`` of them) to be shown rather than saved: a preview, with the same Range
+    handling as a download, sent as ``media_type`` with the caller's ``headers``, and not counted as a download."""
+    headers = {"ETag": f'"{file.sha256}"', "Accept-Ranges": "bytes", **headers}
+    return _bytes(store, file, span, media_type=media_type, headers=headers, counted=False)
+
+
+def _bytes(
+    store: ObjectStore, file: StoredFile, span: Span | None, *, media_type: str, headers: dict[str, str], counted: bool
+) -> Response:
     path = store.local_path(file.storage_key)
     if path is not None:
-        return _LocalFile(path, span, media_type=file.content_type, headers=headers)
+        return _LocalFile(path, span, media_type=media_type, headers=headers, counted=counted)
     start, end = span or (0, file.size)
     headers["Content-Length"] = str(end - start)
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
     body = store.get_stream(file.storage_key, start, end)
-    return _CountedStream(body, status_code=206 if span else 200, media_type=file.content_type, headers=headers)
+    response = _CountedStream(body, status_code=206 if span else 200, media_type=media_type, headers=headers)
+    response.counted = counted
+    return response
 
 
 class _Sink(io.RawIOBase):

@@ -16,10 +16,13 @@ from satchel.web.problems import CRASHED, client_left, problem
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LINK_TOKEN = re.compile(r"^/([sr])/[^/]+")  # a share's or upload link's token is its key: never write it to a log
+_PREVIEW_PASS = re.compile(r"^/previews/[^/]+")  # nor a preview pass, a key to one file for an hour
 CLIENT_CLOSED = 499  # the access-log status of a request whose client left before its answer
 
 
 def loggable_path(path: str) -> str:
+    if path.startswith("/previews/"):
+        return _PREVIEW_PASS.sub("/previews/{pass}", path)
     return _LINK_TOKEN.sub(r"/\1/{token}", path) if path.startswith(("/s/", "/r/")) else path
 
 

@@ -131,6 +131,30 @@ DOWNLOAD: Responses = {
     206: {"description": "The one byte range asked for with `Range` (a single file only)", "content": {"*/*": _BYTES}},
     302: {"description": "A short-lived presigned URL to the bytes (S3 with `SATCHEL_STORAGE_PRESIGN`)"},
 }
+PREVIEW: Responses = {
+    200: {
+        "description": "The file as a browser shows it, sandboxed and `inline`: an image, audio, video or PDF as its "
+        "own type (decided from its bytes), or text as `text/plain; charset=utf-8`",
+        "content": {"*/*": _BYTES},
+    },
+    206: {
+        "description": "The one byte range asked for with `Range` (seeking in audio and video)",
+        "content": {"*/*": _BYTES},
+    },
+    302: {"description": "With `SATCHEL_PREVIEW_ORIGIN`: a short-lived signed address of the preview on that origin"},
+}
+SHARE_PREVIEW: Responses = PREVIEW | problems(
+    (401, "The link has a password: send `X-Share-Password`, or unlock it on its page; or it was wrong"),
+    (403, "The link limits downloads and its owner did not allow previews, or the file is quarantined"),
+    (404, "No such link, no such file in it, or the file has no preview (not a type browsers show safely)"),
+    (409, "The file is still being checked for viruses (`SATCHEL_SCAN_REQUIRED`)"),
+    (410, "The link expired, was revoked or has no downloads left"),
+    416,
+    422,
+    (429, "Too many wrong passwords; wait `Retry-After` seconds"),
+    503,
+    pages=True,
+)
 SHARE_DOWNLOAD: Responses = DOWNLOAD | problems(
     (401, "The link has a password: send `X-Share-Password`, or unlock it on its page; or it was wrong"),
     (403, "Quarantined: malware was found in the file"),

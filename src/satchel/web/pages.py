@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,8 +12,10 @@ from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput, NotFound
 from satchel.domain.files import StoredFile, is_file_id
 from satchel.ports.persistence import FILE_SORTS
+from satchel.services.files import SNIPPET_MAX_BYTES
 from satchel.services.sharing import MAX_FILES_PER_SHARE
 from satchel.web.params import BIGINT, FileId, RowId
+from satchel.web.previews import on_page
 from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of, start_session
 from satchel.web.templating import flash, render
 from satchel.web.urls import base_url
@@ -105,6 +107,12 @@ async def files_page(
     sort: str = "-created",
     page: PageNumber = 1,
 ) -> Response:
+    return await _files_page(request, user, services, sort, page)
+
+
+async def _files_page(
+    request: Request, user: User, services: ServicesDep, sort: str, page: int, status: int = 200, **more: Any
+) -> Response:
     if sort not in FILE_SORTS:
         sort = "-created"
     files, total = await services.files.list_owned(user, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -112,6 +120,7 @@ async def files_page(
     return await render(
         request,
         "files.html",
+        status,
         files=files,
         total=total,
         page=page,
@@ -119,14 +128,53 @@ async def files_page(
         sort=sort,
         max_upload=services.settings.max_upload_bytes,
         upload_chunk=services.settings.upload_chunk_bytes,
+        snippet_max=SNIPPET_MAX_BYTES,
+        **more,
     )
+
+
+@router.post("/files/snippets", dependencies=[CsrfChecked])
+async def paste_snippet(
+    request: Request,
+    user: PageUser,
+    services: ServicesDep,
+    text: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    # A form sends every line break as CRLF (HTML's rule): the text as it was pasted has the browser's own.
+    pasted = text.replace("\r\n", "\n").encode("utf-8", errors="replace")
+    try:
+        file = await services.files.paste(user, pasted, name=name or None, client=client_of(request))
+    except DomainError as exc:
+        return await _files_page(
+            request,
+            user,
+            services,
+            "-created",
+            1,
+            exc.status,
+            snippet_error=exc.message,
+            snippet=text,
+            snippet_name=name,
+        )
+    await flash(request, f"Saved {file.name}. Share it like any file.")
+    return _redirect(f"/files/{file.id}")
 
 
 @router.get("/files/{file_id}")
 async def file_page(request: Request, user: PageUser, services: ServicesDep, file_id: FileId) -> Response:
     details = await services.files.details(user, file_id)
     views = await services.sharing.with_files(details.shares)
-    return await render(request, "file.html", file=details.file, shares=views, base=base_url(request), now=utcnow())
+    shown = await services.previews.on_owner_page(user, details.file)
+    return await render(
+        request,
+        "file.html",
+        file=details.file,
+        shares=views,
+        base=base_url(request),
+        now=utcnow(),
+        preview=on_page(services, shown),
+    )
 
 
 @router.post("/files/{file_id}/rename", dependencies=[CsrfChecked])
@@ -216,6 +264,7 @@ async def create_share(
     note: Annotated[str, Form()] = "",
     notify: Annotated[str, Form()] = "",
     delete_files_when_done: Annotated[bool, Form()] = False,
+    allow_previews: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         terms = services.sharing.terms(
@@ -224,6 +273,7 @@ async def create_share(
             note,
             delete_files_when_done=delete_files_when_done,
             notify=_recipients(notify),
+            allow_previews=allow_previews,
         )
         view = await services.sharing.create(user, file_id, terms, password=password or None, client=client_of(request))
     except DomainError as exc:
@@ -239,6 +289,7 @@ async def create_share(
             max_downloads=max_downloads,
             expires_in_hours=expires_in_hours,
             notify=notify,
+            allow_previews=allow_previews,
         )
     await flash(request, "Your link is ready. Copy it and send it to whoever needs the files.")
     return _redirect(f"/shares/{view.share.id}")

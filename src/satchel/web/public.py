@@ -11,8 +11,9 @@ from satchel.domain.errors import TooManyAttempts
 from satchel.domain.sharing import SharePasswordRequired
 from satchel.services.sharing import ShareView
 from satchel.web.downloads import requested_span, send_file, send_thumbnail, send_zip
-from satchel.web.openapi import SHARE_DOWNLOAD, SHARE_PASSWORD
+from satchel.web.openapi import SHARE_DOWNLOAD, SHARE_PASSWORD, SHARE_PREVIEW
 from satchel.web.params import FileId
+from satchel.web.previews import on_page, send_preview
 from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
 from satchel.web.templating import render
 
@@ -34,11 +35,16 @@ async def _unlocked(request: Request, services: ServicesDep, session: SessionDep
 
 
 @router.get("/{token}", include_in_schema=False)
-async def share_page(token: str, request: Request, services: ServicesDep, session: SessionDep) -> Response:
+async def share_page(
+    token: str, request: Request, services: ServicesDep, session: SessionDep, preview: str | None = None
+) -> Response:
     view = await services.sharing.open(token)
     if not await _unlocked(request, services, session, view):
         return await render(request, "public_password.html", view=view)
-    return await render(request, "public_share.html", view=view)
+    shown, previewable = await services.previews.on_share_page(view, preview)
+    return await render(
+        request, "public_share.html", view=view, preview=on_page(services, shown), previewable=previewable
+    )
 
 
 @router.post("/{token}/unlock", include_in_schema=False, dependencies=[CsrfChecked])
@@ -85,6 +91,19 @@ async def thumbnail(
     view = await services.sharing.open(token)
     await _ensure_unlocked(request, services, session, view)
     return await send_thumbnail(services.storage, view.file(file_id))  # a preview is not a download
+
+
+@router.get(
+    "/{token}/previews/{file_id}",
+    summary="Look at one file of a share in the browser (never counted as a download)",
+    responses=SHARE_PREVIEW,
+)
+async def preview_file(
+    token: str, request: Request, services: ServicesDep, session: SessionDep, file_id: FileId
+) -> Response:
+    view = await services.sharing.open(token)
+    unlocked = await _unlocked(request, services, session, view)
+    return send_preview(request, services, await services.previews.shared(view, file_id, unlocked=unlocked))
 
 
 @router.get("/{token}/download", summary="Download a share: its one file, or all its files as a zip")

@@ -20,6 +20,17 @@ PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def page_policy(preview_origin: str | None) -> str:
+    """The pages' policy; with previews on an origin of their own, pages may show images, media and frames
+    from it (and from nowhere else)."""
+    if preview_origin is None:
+        return PAGE_POLICY
+    sources = f"img-src 'self' data: {preview_origin}; media-src 'self' {preview_origin}; frame-src {preview_origin}"
+    return PAGE_POLICY.replace("img-src 'self' data:", sources)
+
+
 # Downloads are never rendered as a page of ours: sandboxed, no scripts, nothing loaded.
 DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
 
@@ -27,7 +38,7 @@ DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
 class SecurityHeaders:
     """Headers every response carries; a route may set a stricter policy of its own."""
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, preview_origin: str | None = None) -> None:
         self.app = app
         self.headers = {
             "X-Content-Type-Options": "nosniff",
@@ -39,7 +50,7 @@ class SecurityHeaders:
         if https:
             self.headers["Strict-Transport-Security"] = "max-age=31536000"
         # As the server sends them, encoded once: a route's own value of any of them wins.
-        defaults = {**self.headers, "Content-Security-Policy": PAGE_POLICY}
+        defaults = {**self.headers, "Content-Security-Policy": page_policy(preview_origin)}
         self.raw = [(name.lower().encode(), value.encode()) for name, value in defaults.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -99,6 +99,11 @@ class SqlFiles:
         self.known.pop(file_id, None)
         await self.conn.execute(sa.update(files).where(files.c.id == file_id).values(thumbnail_key=key))
 
+    async def set_preview_type(self, file_id: str, preview_type: str) -> None:
+        self.known.pop(file_id, None)
+        decided = sa.update(files).where(files.c.id == file_id, files.c.preview_type.is_(None))
+        await self.conn.execute(decided.values(preview_type=preview_type))
+
     async def thumbnail_keys(self) -> set[str]:
         rows = await self.conn.execute(sa.select(files.c.thumbnail_key).where(files.c.thumbnail_key.is_not(None)))
         return {r.thumbnail_key for r in rows}

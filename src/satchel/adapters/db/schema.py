@@ -64,6 +64,7 @@ files = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("scan_status", sa.String(12), nullable=False, server_default="unscanned"),
     sa.Column("thumbnail_key", sa.String(200)),
+    sa.Column("preview_type", sa.String(64)),  # decided from the bytes once; NULL: not looked at yet
     sa.Index("ix_files_owner_created", "owner_id", "created_at"),
 )
 
@@ -81,6 +82,7 @@ shares = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("delete_files_when_done", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("allow_previews", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 share_files = sa.Table(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -13,11 +13,12 @@ from satchel.domain.accounts import User
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.files import StoredFile
-from satchel.domain.sharing import MAX_DOWNLOADS
+from satchel.domain.sharing import MAX_DOWNLOADS, ShareTerms
 from satchel.ports.persistence import FileSort
 from satchel.runtime.logging import get_logger
 from satchel.web.api.multipart import MultipartBody
 from satchel.web.api.schemas import (
+    ALLOW_PREVIEWS,
     LINK_HOURS,
     SHORTEST_LINK_HOURS,
     FileDetailsOut,
@@ -29,8 +30,9 @@ from satchel.web.api.schemas import (
 )
 from satchel.web.bodies import body_stream, declared_size
 from satchel.web.downloads import requested_span, send_file, send_thumbnail
-from satchel.web.openapi import DOWNLOAD, SIGNED_IN, Responses, problems
+from satchel.web.openapi import DOWNLOAD, PREVIEW, SIGNED_IN, Responses, problems
 from satchel.web.params import FileId, FileName, Offset
+from satchel.web.previews import send_preview
 from satchel.web.security import ApiUser, ServicesDep, client_of
 from satchel.web.urls import base_url
 
@@ -122,22 +124,41 @@ async def put_file(
     share: bool = True,
     expires_in_hours: Annotated[float | None, Query(ge=SHORTEST_LINK_HOURS, description=LINK_HOURS)] = None,
     max_downloads: Annotated[int | None, Query(ge=1, le=MAX_DOWNLOADS)] = None,
+    allow_previews: Annotated[bool, Query(description=ALLOW_PREVIEWS)] = False,
 ) -> UploadOut:
     """`curl -T report.pdf -H "Authorization: Bearer $TOKEN" $URL/api/files/report.pdf`: the body streams
     straight to storage; the answer holds the file and, unless `share=false`, a ready share link."""
     if "content-range" in request.headers:
         raise PartialPutRefused()
-    terms = services.sharing.terms(expires_in_hours, max_downloads) if share else None  # before a byte is read
+    # The terms are checked before a byte is read.
+    terms = services.sharing.terms(expires_in_hours, max_downloads, allow_previews=allow_previews) if share else None
     body = body_stream(request, services.settings.body_timeout)
-    async with _all_or_nothing(services, user) as stored:
-        file = await services.files.upload(
+    return await keep_and_share(
+        request,
+        services,
+        user,
+        terms,
+        lambda: services.files.upload(
             user,
             name,
             body,
             content_type=request.headers.get("content-type"),
             declared_size=declared_size(request),
             client=client_of(request),
-        )
+        ),
+    )
+
+
+async def keep_and_share(
+    request: Request,
+    services: Services,
+    user: User,
+    terms: ShareTerms | None,
+    store: Callable[[], Awaitable[StoredFile]],
+) -> UploadOut:
+    """Store one file with ``store``, then (with ``terms``) share it: both, or neither."""
+    async with _all_or_nothing(services, user) as stored:
+        file = await store()
         stored.append(file)
         view = await services.sharing.create(user, [file.id], terms, client=client_of(request)) if terms else None
     link = ShareOut.of(view, base_url(request), utcnow()) if view else None
@@ -219,3 +240,18 @@ async def file_content(request: Request, user: ApiUser, services: ServicesDep, f
 async def file_thumbnail(user: ApiUser, services: ServicesDep, file_id: FileId) -> Response:
     file = await services.files.owned(user, file_id)
     return await send_thumbnail(services.storage, file)
+
+
+@router.get(
+    "/{file_id}/preview",
+    summary="Look at your file in the browser: an image, audio, video, PDF or text (never HTML or SVG)",
+    response_class=Response,
+    responses=PREVIEW
+    | problems(
+        (403, "Quarantined: malware was found in the file"),
+        (404, "No such file, or not yours, or it has no preview (not a type browsers show safely)"),
+        416,
+    ),
+)
+async def file_preview(request: Request, user: ApiUser, services: ServicesDep, file_id: FileId) -> Response:
+    return send_preview(request, services, await services.previews.own(user, file_id))

@@ -69,6 +69,7 @@ class ShareOut(BaseModel):
     remaining_downloads: int | None
     has_password: bool
     note: str | None
+    allow_previews: bool = Field(description="previews on a link with a download limit (a link without one shows them)")
     files: list[FileOut]
 
     @classmethod
@@ -86,6 +87,7 @@ class ShareOut(BaseModel):
             remaining_downloads=share.remaining_downloads,
             has_password=share.has_password,
             note=share.note,
+            allow_previews=share.allow_previews,
             files=[FileOut.of(f) for f in view.files],
         )
 
@@ -103,6 +105,10 @@ class RenameIn(BaseModel):
     name: str = Field(min_length=1, max_length=1000, description=FILE_NAME_RULE, json_schema_extra=file_name)
 
 
+ALLOW_PREVIEWS = (
+    "with a download limit, let recipients look at the files in the browser too (a look is not counted); "
+    "a link without a limit always shows previews"
+)
 SHORTEST_LINK_HOURS = 0.01  # 36 seconds: a shorter link is of no use, and under a microsecond it is none at all
 LINK_HOURS = (
     f"at least {SHORTEST_LINK_HOURS}; default SATCHEL_SHARE_DEFAULT_DAYS, at most SATCHEL_SHARE_MAX_DAYS "
@@ -128,6 +134,7 @@ class ShareIn(BaseModel):
         default_factory=list, max_length=MAX_RECIPIENTS, description="email addresses to send the link to"
     )
     delete_files_when_done: bool = Field(False, description="delete the files once the link has ended")
+    allow_previews: bool = Field(False, description=ALLOW_PREVIEWS)
 
 
 # services.accounts.create_token: 1 to 100 printable characters once white space is trimmed. The pattern

@@ -501,10 +501,12 @@
       var target = document.getElementById(button.getAttribute("data-copy-target"));
       if (!target) return;
       var text = "value" in target && target.tagName !== "CODE" ? target.value : target.textContent;
+      // A snippet is copied exactly as shown (its indentation and last line break included); a link is trimmed.
+      if (!button.hasAttribute("data-copy-exact")) text = text.trim();
       var label = button.querySelector("[data-copy-label]") || button;
       var original = label.getAttribute("data-original") || label.textContent;
       label.setAttribute("data-original", original);
-      copyText(text.trim()).then(function () {
+      copyText(text).then(function () {
         label.textContent = "Copied";
         button.classList.add("is-done");
         announce("Copied to the clipboard.");
