@@ -135,6 +135,25 @@ def test_api_is_documented_with_openapi_served_locally(app: App) -> None:
     assert app.client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
 
 
+def test_every_link_lifetime_the_api_takes_is_documented_with_this_servers_longest(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    longest = app.services.settings.share_max_days * 24
+    bodies = [
+        s["properties"] for s in spec["components"]["schemas"].values() if "expires_in_hours" in s.get("properties", {})
+    ]
+    queries = [
+        p
+        for item in spec["paths"].values()
+        for op in item.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "expires_in_hours"
+    ]
+    lifetimes = [body["expires_in_hours"] for body in bodies] + [query["schema"] for query in queries]
+    assert len(bodies) >= 2 and queries, "shares and upload links, by body and by query"
+    for lifetime in lifetimes:
+        assert [b["maximum"] for b in lifetime.get("anyOf", [lifetime]) if b.get("type") == "number"] == [longest]
+
+
 def test_errors_never_show_a_traceback(app: App) -> None:
     for response in (
         app.client.get("/api/files/x", headers={"Authorization": "Bearer sat_x"}),

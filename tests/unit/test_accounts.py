@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from satchel.domain.accounts import AccountDisabled, EmailTaken, InvalidCredentials, SignupDisabled, User
+from satchel.domain.accounts import (
+    MAX_TOKEN_NAME,
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    SignupDisabled,
+    User,
+    clean_token_name,
+)
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.services.accounts import LOGIN_ATTEMPTS, TOKEN_PREFIX, Accounts, NewToken
+from satchel.web.api.schemas import TokenIn
 
 from support.fakes import FakeClock, FakeDatabase, FakePasswordHasher, FakeRateLimiter
 
@@ -347,3 +359,40 @@ def test_token_for_creates_a_token_for_an_account_by_email(world: World) -> None
     assert new.token.user_id == user.id
     with pytest.raises(NotFound):
         asyncio.run(world.accounts.token_for("nobody@example.com", "cli"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "laptop",
+        "  backup job  ",
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f flag",
+        "Laptop \u00e9t\u00e9 \u2603",
+        "\U0006f72b",
+        "a" * 100,
+    ],
+)
+def test_a_token_name_of_characters_that_show_as_text_is_kept_trimmed(name: str) -> None:
+    assert clean_token_name(name) == name.strip()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "a" * 101, "line\u2028break", "zero\u200bwidth", "no\u00a0break", "nul\x00", "\ue000"],
+    ids=["empty", "blank", "long", "separator", "format", "nbsp", "control", "private-use"],
+)
+def test_a_token_name_that_does_not_show_as_text_is_refused(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        clean_token_name(name)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=MAX_TOKEN_NAME))
+def test_the_api_documents_exactly_the_token_names_the_rule_keeps(name: str) -> None:
+    pattern = TokenIn.model_json_schema()["properties"]["name"]["pattern"]
+    try:
+        clean_token_name(name)
+        kept = True
+    except InvalidInput:
+        kept = False
+    assert bool(re.fullmatch(pattern, name)) == kept

@@ -54,6 +54,29 @@ def normalize_email(email: str) -> str:
     return email
 
 
+# What a label may not hold: control, format, surrogate and private-use characters, line and paragraph
+# separators, and any white space but the plain space - of the Basic Multilingual Plane, where every such
+# character typed by a keyboard lies. Beyond it are emoji (their flags spelled with tag characters), rarer
+# scripts and symbols: taken as they are.
+_UNSHOWN = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
+MAX_TOKEN_NAME = 100
+
+
+def shows_as_text(char: str) -> bool:
+    if ord(char) > 0xFFFF:
+        return True
+    category = unicodedata.category(char)
+    return category not in _UNSHOWN and (category != "Zs" or char == " ")
+
+
+def clean_token_name(name: str) -> str:
+    """An API token's name: 1 to 100 characters that show as text, once white space around it is trimmed."""
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_TOKEN_NAME or not all(map(shows_as_text, name)):
+        raise InvalidInput(f"Give the token a name of up to {MAX_TOKEN_NAME} characters that show as text.")
+    return name
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"Use a password of at least {MIN_PASSWORD} characters.")

@@ -15,6 +15,7 @@ from satchel.domain.sharing import clean_note
 
 MAX_NOTE = 1000
 MAX_FILES = 1000
+MAX_BYTES = 2**53 - 1  # 8 PiB: the largest integer every JSON parser reads exactly (RFC 7493)
 
 
 class RequestExpired(Gone):
@@ -57,7 +58,7 @@ class RequestTerms:
             raise InvalidInput(f"Upload links can last at most {max_days} days on this server.")
         if self.max_files is not None and not 1 <= self.max_files <= MAX_FILES:
             raise InvalidInput(f"The number of files must be between 1 and {MAX_FILES:,}.")
-        if self.max_bytes is not None and not 1 <= self.max_bytes <= 2**62:
+        if self.max_bytes is not None and not 1 <= self.max_bytes <= MAX_BYTES:
             raise InvalidInput("The size limit must be a positive number of bytes.")
         note = clean_note(self.note)
         if note and len(note) > MAX_NOTE:

@@ -16,6 +16,7 @@ from satchel.domain.accounts import (
     SignupDisabled,
     User,
     check_password_strength,
+    clean_token_name,
     normalize_email,
 )
 from satchel.domain.audit import SIGN_IN_FAILED, SIGNED_IN, AuditEvent
@@ -146,9 +147,7 @@ class Accounts:
         return replace(user, password_hash=password_hash)
 
     async def create_token(self, user: User, name: str) -> NewToken:
-        name = name.strip()
-        if not 1 <= len(name) <= 100 or not name.isprintable():  # NUL cannot even be stored
-            raise InvalidInput("Give the token a name of up to 100 printable characters.")
+        name = clean_token_name(name)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self._uow() as uow:
             token = await uow.tokens.add(

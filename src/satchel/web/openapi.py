@@ -223,7 +223,9 @@ def _longest_link(document: dict[str, Any], hours: int) -> None:
         for parameter in operation.get("parameters", []):
             if parameter["name"] == "expires_in_hours":
                 _at_most(parameter["schema"], hours)
-    _at_most(document["components"]["schemas"]["ShareIn"]["properties"]["expires_in_hours"], hours)
+    for schema in document["components"]["schemas"].values():  # shares and upload links alike
+        if "expires_in_hours" in schema.get("properties", {}):
+            _at_most(schema["properties"]["expires_in_hours"], hours)
 
 
 def _largest_upload(document: dict[str, Any], size: int) -> None:

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from satchel.domain.accounts import MAX_PASSWORD, MIN_PASSWORD, ApiToken, User
+from satchel.domain.accounts import MAX_PASSWORD, MAX_TOKEN_NAME, MIN_PASSWORD, ApiToken, User, shows_as_text
 from satchel.domain.files import StoredFile
+from satchel.domain.requests import MAX_BYTES as MAX_REQUEST_BYTES
 from satchel.domain.requests import MAX_FILES as MAX_REQUEST_FILES
 from satchel.domain.requests import MAX_NOTE as MAX_REQUEST_NOTE
 from satchel.domain.requests import UploadRequest
@@ -137,26 +138,26 @@ class ShareIn(BaseModel):
     allow_previews: bool = Field(False, description=ALLOW_PREVIEWS)
 
 
-# services.accounts.create_token: 1 to 100 printable characters once white space is trimmed. The pattern
-# says all of it but for code points beyond what a regex of sensible size lists: unassigned ones, and format
-# or private-use characters beyond U+FFFF (Python's isprintable refuses those too).
+# domain.accounts.clean_token_name, as a pattern: characters that show as text, at most 100 of them once white
+# space around them is trimmed (the edges are neither white space nor what a name may not hold). Surrogates stay
+# out of the class, so that a regex engine reading UTF-16 units (ECMA 262 without the u flag) still takes a
+# character beyond U+FFFF; a lone surrogate, which no JSON text a client means to send holds, is refused later.
 @cache
-def _unprintable() -> str:
-    return character_class(
-        lambda char: not char.isprintable() and unicodedata.category(char) not in ("Cn", "Cs"), 0xFFFF
-    )
+def _unshown() -> str:
+    return character_class(lambda char: not shows_as_text(char) and unicodedata.category(char) != "Cs", last=0xFFFF)
 
 
 def _token_name(schema: dict[str, Any]) -> None:
-    edge = f"[^{_unprintable()} ]"
-    schema["pattern"] = f"^[{_SPACE}]*{edge}(?:[^{_unprintable()}]{{0,98}}{edge})?[{_SPACE}]*$"
+    edge = f"[^{_unshown()}{_SPACE}]"
+    schema["pattern"] = f"^[{_SPACE}]*{edge}(?:[^{_unshown()}]{{0,{MAX_TOKEN_NAME - 2}}}{edge})?[{_SPACE}]*$"
 
 
 class TokenIn(BaseModel):
     name: str = Field(
         min_length=1,
-        max_length=100,
-        description="1 to 100 printable characters (as Python's `str.isprintable`) once white space is trimmed",
+        max_length=MAX_TOKEN_NAME,
+        description=f"1 to {MAX_TOKEN_NAME} characters that show as text (no control, format, private-use or "
+        "separator characters but the space), once white space around them is trimmed",
         json_schema_extra=_token_name,
     )
 
@@ -200,7 +201,9 @@ class ReadinessOut(BaseModel):
 class RequestIn(BaseModel):
     expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
     max_files: int | None = Field(None, ge=1, le=MAX_REQUEST_FILES, description="files it takes in all; none: any")
-    max_bytes: int | None = Field(None, ge=1, le=2**62, description="bytes it takes in all; none: the owner's quota")
+    max_bytes: int | None = Field(
+        None, ge=1, le=MAX_REQUEST_BYTES, description="bytes it takes in all; none: the owner's quota"
+    )
     password: str | None = Field(None, max_length=MAX_PASSWORD, description="uploaders must give it")
     note: str | None = Field(None, max_length=MAX_REQUEST_NOTE, description="shown to uploaders")
 
