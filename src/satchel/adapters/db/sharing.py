@@ -104,6 +104,7 @@ class SqlShares:
         note: str | None,
         now: datetime,
         delete_files_when_done: bool = False,
+        title: str | None = None,
     ) -> Share:
         values = {
             "token": token,
@@ -114,6 +115,7 @@ class SqlShares:
             "note": note,
             "created_at": now,
             "delete_files_when_done": delete_files_when_done,
+            "title": title,
         }
         share_id = await self.conn.scalar(sa.insert(shares).values(**values).returning(shares.c.id))
         links = [{"share_id": share_id, "file_id": f, "position": i} for i, f in enumerate(file_ids)]
