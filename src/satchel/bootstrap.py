@@ -28,6 +28,7 @@ from satchel.services.administration import Administration
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
+from satchel.services.imports import Imports
 from satchel.services.jobs import JobsAdmin
 from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
@@ -51,6 +52,7 @@ class Services:
     files: Files = field(init=False)
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
+    imports: Imports = field(init=False)
     requests: Requests = field(init=False)
     expiry: Expiry = field(init=False)
     jobs: JobsAdmin = field(init=False)
@@ -94,6 +96,7 @@ class Services:
             default_days=s.share_default_days,
             scan_required=s.scan_required,
         )
+        self.imports = Imports(uow, self.files, self.sharing)
         self.requests = Requests(
             uow,
             self.files,
@@ -112,7 +115,7 @@ class Services:
             self.mailer,
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
             thumbnailer=PillowThumbnailer(),
-            base_url=s.public_url or f"http://localhost:{s.port}",
+            base_url=s.links_base,
         )
 
         self.job_queue = SqlJobQueue(self.database.engine, s.database_url)

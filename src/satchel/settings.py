@@ -325,6 +325,11 @@ class Settings(BaseSettings):
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
 
+    @property
+    def links_base(self) -> str:
+        """Where links made outside a request (mails, admin commands) point: SATCHEL_PUBLIC_URL, else this host."""
+        return str(self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
 
 class ConfigError(Exception):
     """The environment does not describe a runnable Satchel; ``lines`` says why."""

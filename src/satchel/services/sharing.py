@@ -127,6 +127,8 @@ class Sharing:
     ) -> ShareView:
         """A link to ``files`` (the owner's, checked by the caller) in the caller's transaction: the share, the
         mail to each recipient and the audit event, all committed with whatever else that transaction holds."""
+        ensure_shareable(len(files))
+        terms = terms.validated(self._max_days)
         now = self._clock()
         share = await uow.shares.add(
             token=new_share_token(),
