@@ -170,7 +170,7 @@ def _transfers(r: Results) -> list[str]:
         lines += [
             "",
             "**`import_files.py`**: the same size of file, already on the server's disk, brought into an account by",
-            "`satchel files import` (read in 4 MiB blocks, hashed, into file storage, recorded), timed with `sync` as",
+            "`satchel files import` (read in 1 MiB blocks, hashed, into file storage, recorded), timed with `sync` as",
             "`cp` is; the command's own start-up and transaction measured apart by importing one byte. The RSS",
             "column is the import process's own peak here, not a web worker's.",
             "",

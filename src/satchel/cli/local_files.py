@@ -14,7 +14,6 @@ stops the whole import before it begins.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -23,7 +22,10 @@ from pathlib import Path
 
 from satchel.domain.errors import InvalidInput
 
-BLOCK = 4 * 1024 * 1024  # bytes read at a time: few calls, and little held while the store takes them
+# Bytes read at a time. Measured into file storage (1 GiB): 1 MiB blocks read on the event loop went in ~1.4 s,
+# 4 MiB blocks ~3 s, and a worker thread per read cost more than it saved. This process has no other work on
+# its loop, and the store's writes run on threads of their own while the next block is read.
+BLOCK = 1024 * 1024
 
 
 class Unreadable(InvalidInput):
@@ -44,10 +46,10 @@ class LocalFile:
         return Path(self.shown).name
 
     async def blocks(self) -> AsyncIterator[bytes]:
-        """The file's bytes in large blocks, read off the event loop; a failed read names the file."""
+        """The file's bytes in large blocks; a failed read names the file."""
         try:
             with self.path.open("rb", buffering=0) as source:
-                while block := await asyncio.to_thread(source.read, BLOCK):
+                while block := source.read(BLOCK):
                     yield block
         except OSError as exc:
             raise Unreadable(f"{self.shown}: cannot be read ({exc.strerror or exc}).") from None
