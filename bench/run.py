@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         def moves() -> None:
             results.transfers = transfers.Transfers(args.size_mib)
             transfers.measure_curl(results.transfers, env, seeded.token, work, logs, rounds=3)
-            progress("transfers: curl next to cp, Flask and nginx done; now transfer.py and s3_transfer.py")
+            progress("transfers: curl next to cp, Flask and nginx done; now the scripts (transfer, s3, import)")
             transfers.measure_scripts(results.transfers, work, logs)
 
         chosen = args.sections.split(",")

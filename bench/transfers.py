@@ -54,6 +54,10 @@ class Transfers:
     s3_up: Timed | None = None
     s3_boto_down: Timed | None = None
     s3_down: Timed | None = None
+    import_cp: Timed | None = None  # import_files.py's rows: cp, the whole command, one byte, the bytes alone
+    import_command: Timed | None = None
+    import_start: Timed | None = None
+    import_bytes: Timed | None = None
 
     def served_median(self, server: str) -> float | None:
         runs = self.served.get(server)
@@ -80,7 +84,8 @@ def _timed(header: list[str], rows: dict[str, list[str]], chosen: Callable[[str]
     if len(matches) != 1:
         raise ValueError(f"expected one matching row in {list(rows)}")
     cells = matches[0]
-    rss = cells[header.index("worker peak RSS")] if "worker peak RSS" in header else "—"
+    column = next((i for i, name in enumerate(header) if name.endswith("peak RSS")), None)
+    rss = "—" if column is None else cells[column]
     return Timed(float(cells[header.index("seconds")]), float(rss.split()[0]) if rss[:1].isdigit() else None)
 
 
@@ -108,6 +113,13 @@ def measure_scripts(result: Transfers, work: Path, logs: Path) -> None:
     result.s3_up = _timed(header, rows, lambda name: name.startswith("upload"))
     result.s3_boto_down = _timed(header, rows, lambda name: "boto3" in name and "GET" in name)
     result.s3_down = _timed(header, rows, lambda name: name.startswith("download"))
+
+    lines = run_script("import_files.py", result.size_mib, work / "import.md", logs / "import.log")
+    header, rows = read_table(lines)
+    result.import_cp = _timed(header, rows, lambda name: "`cp`" in name)
+    result.import_command = _timed(header, rows, lambda name: "the whole command" in name)
+    result.import_start = _timed(header, rows, lambda name: "1 byte" in name)
+    result.import_bytes = _timed(header, rows, lambda name: "the file's bytes" in name)
 
 
 def write_random(path: Path, mib: int) -> str:

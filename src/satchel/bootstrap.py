@@ -30,6 +30,7 @@ from satchel.services.administration import Administration
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
+from satchel.services.imports import Imports
 from satchel.services.jobs import JobsAdmin
 from satchel.services.previews import Previews
 from satchel.services.request_uploads import RequestUploads
@@ -56,6 +57,7 @@ class Services:
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
     previews: Previews = field(init=False)
+    imports: Imports = field(init=False)
     requests: Requests = field(init=False)
     request_uploads: RequestUploads = field(init=False)
     expiry: Expiry = field(init=False)
@@ -101,6 +103,7 @@ class Services:
             scan_required=s.scan_required,
         )
         self.previews = Previews(uow, self.storage, key=preview_pass_key(s), scan_required=s.scan_required)
+        self.imports = Imports(uow, self.files, self.sharing)
         self.requests = Requests(
             uow,
             self.files,
@@ -120,7 +123,7 @@ class Services:
             self.mailer,
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
             thumbnailer=PillowThumbnailer(),
-            base_url=s.public_url or f"http://localhost:{s.port}",
+            base_url=s.links_base,
         )
 
         self.job_queue = SqlJobQueue(self.database.engine, s.database_url)

@@ -348,6 +348,11 @@ class Settings(BaseSettings):
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
 
+    @property
+    def links_base(self) -> str:
+        """Where links made outside a request (mails, admin commands) point: SATCHEL_PUBLIC_URL, else this host."""
+        return str(self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
 
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL, lower-cased, without a default port."""

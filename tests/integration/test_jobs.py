@@ -260,6 +260,22 @@ def test_a_mail_job_run_twice_sends_one_email(make_app: AppFactory, mailbox: Mai
     assert "report.pdf" in mail.text and alice.email in mail.text and "for the meeting" in mail.text
 
 
+def test_an_invitation_to_a_titled_share_carries_the_title_in_its_subject_and_body(
+    make_app: AppFactory, mailbox: Mailbox
+) -> None:
+    with make_app(EMAIL_URL=mailbox.url, SATCHEL_PUBLIC_URL=PUBLIC_URL) as app:
+        alice = app.account()
+        file_id = app.upload(alice, "deck.pdf", b"%PDF deck", share="false")["file"]["id"]
+        share = app.share(alice, [file_id], notify=["ana@example.test"], title="Q3 <board> deck — été")
+        [row] = job_rows(app, "mail", share_id=share["id"])
+        assert run(app, row.id) == "sent"
+
+    [mail] = mailbox.messages
+    assert mail.message["Subject"] == f"{alice.email} shared “Q3 <board> deck — été” with you"
+    assert "“Q3 <board> deck — été” with you: deck.pdf." in mail.text
+    assert "Q3 &lt;board&gt; deck" in mail.html and "<board>" not in mail.html
+
+
 def test_a_mail_job_redelivered_after_the_server_took_its_message_resends_it_under_the_same_message_id(
     make_app: AppFactory, mailbox: Mailbox
 ) -> None:

@@ -400,6 +400,28 @@ def test_the_database_and_the_domain_agree_on_which_shares_are_open_in_every_sta
     check(spec)
 
 
+def test_a_shares_title_is_stored_as_given_and_read_back_by_every_finder(check: Callable[[Spec], None]) -> None:
+    title = "Q3 \u2014 <\u00e9t\u00e9> & \U0001f3d4\ufe0f " + "x" * 184  # 200 characters, some beyond the BMP
+
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        file = await add_file(subject, owner)
+        titled = await add_share(subject, owner, [file.id], title=title)
+        untitled = await add_share(subject, owner, [file.id])
+        assert (titled.title, untitled.title) == (title, None)
+        async with subject.uow() as uow:
+            by_id, by_token = await uow.shares.get(titled.id), await uow.shares.by_token(titled.token)
+            assert by_id is not None and by_token is not None
+            assert by_id.title == by_token.title == title
+            owned, _ = await uow.shares.list_for(owner, limit=10, offset=0)
+            assert {s.id: s.title for s in owned} == {titled.id: title, untitled.id: None}
+            every, _ = await uow.shares.list_all(status=None, now=NOW, limit=10, offset=0)
+            assert {entry.share.id: entry.share.title for entry in every} == {titled.id: title, untitled.id: None}
+            assert [s.title for s in await uow.shares.for_file(file.id)] == [None, title]
+
+    check(spec)
+
+
 def test_shares_are_found_by_token_file_and_owner_and_deleted(check: Callable[[Spec], None]) -> None:
     async def spec(subject: Subject) -> None:
         owner, other = await add_user(subject), await add_user(subject)

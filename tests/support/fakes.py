@@ -306,14 +306,14 @@ class FakeShares:
     async def add(
         self, *, token: str, owner_id: int, file_ids: list[str], expires_at: datetime, max_downloads: int | None,
         password_hash: str | None, note: str | None, now: datetime, delete_files_when_done: bool = False,
-        allow_previews: bool = False,
+        allow_previews: bool = False, title: str | None = None,
     ) -> Share:  # fmt: skip
         if any(s.token == token for s in self._t.shares.values()):
             raise ConstraintViolation("shares.token already exists")
         share = Share(
             id=self._t.next_id(), token=token, owner_id=owner_id, file_ids=list(file_ids), created_at=now,
             expires_at=expires_at, max_downloads=max_downloads, download_count=0, password_hash=password_hash,
-            note=note, delete_files_when_done=delete_files_when_done, allow_previews=allow_previews,
+            note=note, delete_files_when_done=delete_files_when_done, allow_previews=allow_previews, title=title,
         )  # fmt: skip
         self._t.shares[share.id] = share
         return _copy(share)

@@ -112,6 +112,13 @@ def test_the_broker_defaults_to_redis() -> None:
     assert settings.effective_broker_url == VALID["REDIS_URL"]
 
 
+def test_links_made_outside_a_request_point_at_the_public_url_else_this_host() -> None:
+    assert load_settings(**VALID, SATCHEL_PUBLIC_URL="https://files.example.com/").links_base == (
+        "https://files.example.com"
+    )
+    assert load_settings(**VALID, PORT="8123").links_base == "http://localhost:8123"
+
+
 def test_an_amqp_broker_is_accepted() -> None:
     settings = load_settings(**VALID, BROKER_URL="amqp://guest:guest@rabbit:5672//")
     assert settings.effective_broker_url == "amqp://guest:guest@rabbit:5672//"

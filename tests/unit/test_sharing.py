@@ -12,14 +12,17 @@ import pytest
 from satchel.domain.accounts import AccountDisabled, User
 from satchel.domain.errors import Gone, InvalidInput, NotFound, TooManyAttempts
 from satchel.domain.files import StoredFile
+from satchel.domain.notifications import share_invitation
 from satchel.domain.sharing import (
     MAX_NOTE,
+    MAX_TITLE,
     Share,
     ShareExpired,
     SharePasswordRequired,
     ShareRevoked,
     ShareTerms,
     ShareUsedUp,
+    clean_title,
     is_share_token,
     new_share_token,
     share_lifetime,
@@ -144,6 +147,45 @@ def test_terms_drop_control_characters_and_lone_surrogates_from_the_note_but_kee
 
 
 @pytest.mark.parametrize(
+    ("title", "kept"),
+    [(None, None), ("", None), ("   ", None), ("  Trip photos  ", "Trip photos"), ("Q3 — été 旅行", "Q3 — été 旅行"),
+     ("family \U0001f468\u200d\U0001f469\u200d\U0001f467", "family \U0001f468\u200d\U0001f469\u200d\U0001f467"),
+     ("<b>bold</b> & co", "<b>bold</b> & co"), ("x" * MAX_TITLE, "x" * MAX_TITLE)],
+)  # fmt: skip
+def test_a_title_is_one_trimmed_line_and_a_blank_one_is_none(title: str | None, kept: str | None) -> None:
+    """Markup is text here (pages escape it), and joiners stay: they hold an emoji sequence together."""
+    assert clean_title(title) == kept
+    assert ShareTerms(WEEK, title=title).validated(max_days=30).title == kept
+
+
+def test_a_title_longer_than_the_limit_is_refused_not_cut() -> None:
+    with pytest.raises(InvalidInput, match=f"{MAX_TITLE} characters"):
+        clean_title("x" * (MAX_TITLE + 1))
+    assert clean_title(" " * 5 + "x" * MAX_TITLE + " " * 5) == "x" * MAX_TITLE, "the limit is on what is kept"
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\u202e", "\u2066", "\ud800"],
+)
+def test_a_title_with_a_control_character_anywhere_is_refused(breaker: str) -> None:
+    for title in (f"Trip{breaker}photos", f"Trip photos{breaker}", f"{breaker}Trip"):
+        with pytest.raises(InvalidInput, match="one line of text"):
+            ShareTerms(WEEK, title=title).validated(max_days=30)
+
+
+def test_an_invitation_to_a_titled_share_names_the_title_in_its_subject_and_text() -> None:
+    titled = share_invitation(
+        "bob@example.test", "ann@example.test", "https://x.test/s/t", ["a.pdf"], None, "Q3 <deck>"
+    )
+    assert titled.subject == "ann@example.test shared “Q3 <deck>” with you"
+    assert titled.text.startswith("ann@example.test shared “Q3 <deck>” with you: a.pdf.")
+    assert "Q3 &lt;deck&gt;" in titled.html and "<deck>" not in titled.html
+    untitled = share_invitation("bob@example.test", "ann@example.test", "https://x.test/s/t", ["a.pdf"], None)
+    assert untitled.subject == "ann@example.test shared files with you"
+
+
+@pytest.mark.parametrize(
     ("hours", "lifetime"), [(None, timedelta(days=7)), (1, timedelta(hours=1)), (720, timedelta(days=30))]
 )
 def test_a_lifetime_is_the_hours_asked_or_the_servers_default(hours: float | None, lifetime: timedelta) -> None:
@@ -217,8 +259,9 @@ class World:
         max_downloads: int | None = None,
         note: str | None = None,
         password: str | None = None,
+        title: str | None = None,
     ) -> ShareView:
-        terms = ShareTerms(expires_in, max_downloads, note)
+        terms = ShareTerms(expires_in, max_downloads, note, title=title)
         return asyncio.run(self.sharing.create(self.alice, list(file_ids), terms, password=password))
 
     def open(self, token: str) -> ShareView:
@@ -242,6 +285,15 @@ def test_create_records_the_files_and_the_terms(world: World) -> None:
     assert stored.expires_at == NOW + WEEK
     assert (stored.max_downloads, stored.note, stored.password_hash) == (3, "hi", None)
     assert [f.id for f in view.files] == [world.report.id]
+
+
+def test_create_keeps_the_title_and_the_share_reads_it_back(world: World) -> None:
+    view = world.share(world.report.id, world.photo.id, title="  Q3 report  ")
+    assert view.share.title == world.db.shares[view.share.id].title == "Q3 report"
+    assert world.open(view.share.token).share.title == "Q3 report"
+    with pytest.raises(InvalidInput):
+        world.share(world.report.id, title="Q3\nreport")
+    assert len(world.db.shares) == 1, "a refused title makes no link"
 
 
 def test_create_refuses_another_owners_file_as_not_found(world: World) -> None:

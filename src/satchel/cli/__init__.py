@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from satchel import __version__
-from satchel.cli import audit, config, expiry, jobs, processes, shell, storage, tokens, users
+from satchel.cli import audit, config, expiry, files, jobs, processes, shell, storage, tokens, users
 
 app = typer.Typer(
     name="satchel",
@@ -51,6 +51,7 @@ app.command()(shell.shell)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(files.app, name="files")
 app.add_typer(storage.app, name="storage")
 app.add_typer(audit.app, name="audit")
 

@@ -21,13 +21,16 @@ def _html(paragraphs: list[str], link: str | None = None, label: str = "") -> st
     return f'<!doctype html><html><body style="font-family:sans-serif">{body}</body></html>'
 
 
-def share_invitation(recipient: str, sender: str, url: str, file_names: list[str], note: str | None) -> Notice:
+def share_invitation(
+    recipient: str, sender: str, url: str, file_names: list[str], note: str | None, title: str | None = None
+) -> Notice:
     files = ", ".join(file_names[:5]) + (f" and {len(file_names) - 5} more" if len(file_names) > 5 else "")
-    lines = [f"{sender} shared {files} with you."]
+    what = f"“{title}”" if title else "files"
+    lines = [f"{sender} shared {what} with you: {files}." if title else f"{sender} shared {files} with you."]
     if note:
         lines.append(f"Their note: {note}")
     text = "\n\n".join([*lines, f"Download: {url}"]) + "\n"
-    return Notice((recipient,), f"{sender} shared files with you", text, _html(lines, url, "Open the shared files"))
+    return Notice((recipient,), f"{sender} shared {what} with you", text, _html(lines, url, "Open the shared files"))
 
 
 def first_download(owner: str, url: str, file_names: list[str]) -> Notice:

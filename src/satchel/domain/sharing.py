@@ -6,7 +6,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from satchel.domain.accounts import MAX_PASSWORD, normalize_email
@@ -14,6 +14,7 @@ from satchel.domain.errors import Gone, InvalidInput, Unauthenticated
 from satchel.domain.previews import PreviewsOff
 
 MAX_NOTE = 1000
+MAX_TITLE = 200
 MAX_RECIPIENTS = 20
 MAX_DOWNLOADS = 1_000_000
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # 24 random bytes in url-safe base64
@@ -57,6 +58,30 @@ def clean_note(note: str | None) -> str | None:
     return kept.strip() or None
 
 
+# Characters that have no place in a one-line heading or a mail subject: control characters (line breaks and
+# tabs included), line and paragraph separators, lone surrogates (they cannot be encoded at all), and the
+# bidirectional controls that can make a title read otherwise than it is written.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def breaks_a_title(char: str) -> bool:
+    """Whether ``char`` is refused in a share's title (the API's schema derives its pattern from this)."""
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def clean_title(raw: str | None) -> str | None:
+    """A share's title from user input: one line of at most ``MAX_TITLE`` characters, or None when blank.
+
+    Refused rather than cleaned, unlike a note: a title is a heading and a mail subject, and a character
+    silently dropped from it would change what its owner wrote."""
+    if any(breaks_a_title(c) for c in raw or ""):
+        raise InvalidInput("A title is one line of text: no line breaks, tabs or other control characters.")
+    title = (raw or "").strip()
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"Keep the title to {MAX_TITLE} characters or fewer.")
+    return title or None
+
+
 class ShareExpired(Gone):
     """This link has expired."""
 
@@ -83,6 +108,7 @@ class ShareTerms:
     delete_files_when_done: bool = False
     notify: tuple[str, ...] = ()
     allow_previews: bool = False
+    title: str | None = None
 
     def validated(self, max_days: int) -> ShareTerms:
         if self.expires_in <= timedelta(0):
@@ -97,9 +123,7 @@ class ShareTerms:
         if len(self.notify) > MAX_RECIPIENTS:
             raise InvalidInput(f"Send the link to at most {MAX_RECIPIENTS} people at once.")
         recipients = tuple(dict.fromkeys(normalize_email(r) for r in self.notify))
-        return ShareTerms(
-            self.expires_in, self.max_downloads, note, self.delete_files_when_done, recipients, self.allow_previews
-        )
+        return replace(self, note=note, notify=recipients, title=clean_title(self.title))
 
 
 @dataclass
@@ -119,6 +143,7 @@ class Share:
     revoked_at: datetime | None = None
     delete_files_when_done: bool = False
     allow_previews: bool = False
+    title: str | None = None
 
     @property
     def has_password(self) -> bool:

@@ -130,7 +130,9 @@ class Background:
             return None
         if kind == "share_invitation":
             url = f"{self._base_url}/s/{share.token}"
-            return notifications.share_invitation(payload["recipient"], owner.email, url, names, share.note)
+            return notifications.share_invitation(
+                payload["recipient"], owner.email, url, names, share.note, share.title
+            )
         if kind == "first_download":
             return notifications.first_download(owner.email, f"{self._base_url}/shares/{share.id}", names)
         raise InvalidInput(f"Unknown notice {kind!r}.")

@@ -79,6 +79,18 @@ class Meter:
 
 
 @dataclass(frozen=True)
+class Landed:
+    """Bytes an upload put in the store, measured on the way: what ``record`` (or ``add``) makes a file of."""
+
+    name: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+    preview_type: str | None = None  # as decided from the first bytes; None: read them back from the store
+
+
+@dataclass(frozen=True)
 class FileDetails:
     file: StoredFile
     shares: list[Share]
@@ -126,33 +138,17 @@ class Files:
         ``also`` joins the transaction that records the file (see ``record``). The file's preview type is
         decided from its first bytes, unless the caller vouches for one (``previewed_as``: a snippet)."""
         name = await self.admit(owner, name, declared_size)
-        too_large: TooLarge = UploadTooLarge() if owner.remaining_bytes >= self._max_upload else QuotaExceeded()
-        limit = min(self._max_upload, owner.remaining_bytes)
-        if cap is not None and cap[0] < limit:
-            limit, too_large = cap
-        meter = Meter(chunks, limit, too_large)
-        content_type = content_type_for(name, content_type)
-        key = storage_key(self._clock())
-        try:
-            await self._store.put_stream(key, aiter(meter), content_type=content_type, filename=name)
-        except BaseException as exc:
-            await self.discard(key)  # a partial object must not outlive the request
-            if meter.failure is not None and meter.failure is not exc:
-                raise meter.failure from None
-            raise
-        if meter.size == 0:
-            await self.discard(key)
-            raise EmptyFile()
+        landed = await self.land(name, chunks, room=owner.remaining_bytes, cap=cap, content_type=content_type)
         return await self.record(
             owner,
             name,
-            key,
-            size=meter.size,
-            sha256=meter.sha256,
-            content_type=content_type,
+            landed.key,
+            size=landed.size,
+            sha256=landed.sha256,
+            content_type=landed.content_type,
             also=also,
             client=client,
-            previewed_as=previewed_as or preview_type(meter.head, whole=meter.size <= len(meter.head)),
+            previewed_as=previewed_as or landed.preview_type,
         )
 
     async def paste(
@@ -175,6 +171,37 @@ class Files:
             owner, name, body(), content_type=TEXT, declared_size=len(text), client=client, previewed_as=TEXT
         )
 
+    async def land(
+        self,
+        name: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        room: int,
+        cap: tuple[int, TooLarge] | None = None,
+        content_type: str | None = None,
+    ) -> Landed:
+        """Stream bytes to a new key, counted and hashed on the way, stopped past this server's maximum, ``room``
+        (what is left of the owner's quota) or ``cap``. On failure, or when nothing came, nothing stays stored."""
+        too_large: TooLarge = UploadTooLarge() if room >= self._max_upload else QuotaExceeded()
+        limit = min(self._max_upload, room)
+        if cap is not None and cap[0] < limit:
+            limit, too_large = cap
+        meter = Meter(chunks, limit, too_large)
+        content_type = content_type_for(name, content_type)
+        key = storage_key(self._clock())
+        try:
+            await self._store.put_stream(key, aiter(meter), content_type=content_type, filename=name)
+        except BaseException as exc:
+            await self.discard(key)  # a partial object must not outlive the request
+            if meter.failure is not None and meter.failure is not exc:
+                raise meter.failure from None
+            raise
+        if meter.size == 0:
+            await self.discard(key)
+            raise EmptyFile()
+        previewed_as = preview_type(meter.head, whole=meter.size <= len(meter.head))
+        return Landed(name, key, meter.size, meter.sha256, content_type, previewed_as)
+
     async def record(
         self,
         owner: User,
@@ -193,41 +220,47 @@ class Files:
         in one transaction. On failure the bytes are removed, so nothing of the upload is left behind; with
         ``keep_on_outage`` they stay when a backing service failed, for a later attempt to record them.
         Unless ``previewed_as`` says it, the type the file is previewed as is read from its first bytes."""
-        record = StoredFile(
-            id=secrets.token_hex(16),
-            owner_id=owner.id,
-            name=name,
-            size=size,
-            content_type=content_type,
-            sha256=sha256,
-            storage_key=key,
-            created_at=self._clock(),
-            scan_status=PENDING if self._scanning else UNSCANNED,
-            preview_type=previewed_as,
-        )
         try:
-            record.preview_type = previewed_as or await sniff(self._store, key, size)
+            landed = Landed(name, key, size, sha256, content_type, previewed_as or await sniff(self._store, key, size))
             async with self._uow() as uow:
-                if not await uow.users.reserve_bytes(owner.id, record.size):
-                    raise QuotaExceeded()  # a concurrent upload took the room first
-                await uow.files.add(record)
-                # Follow-up work joins the same transaction: no file without its jobs, no job without its file.
-                if self._scanning:
-                    await uow.jobs.add("scan", {"file_id": record.id}, queue="scan")
-                if content_type in THUMBNAIL_TYPES:
-                    await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
+                record = await self.add(uow, owner, landed, client=client)
                 if also is not None:
                     await also(uow, record)
-                event = AuditEvent.of(
-                    FILE_UPLOADED, record.created_at, actor=owner, subject=f"file:{record.id}", client=client,
-                    name=record.name, size=record.size,
-                )  # fmt: skip
-                await uow.audit.record(event)
                 await uow.commit()
         except BaseException as exc:
             if not (keep_on_outage and not isinstance(exc, DomainError)):
                 await self.discard(key)
             raise
+        return record
+
+    async def add(self, uow: UnitOfWork, owner: User, landed: Landed, *, client: str | None) -> StoredFile:
+        """Landed bytes as the owner's file, in the caller's transaction: its row, the quota it takes (or
+        QuotaExceeded when a concurrent upload took the room first), its follow-up jobs and its audit event."""
+        record = StoredFile(
+            id=secrets.token_hex(16),
+            owner_id=owner.id,
+            name=landed.name,
+            size=landed.size,
+            content_type=landed.content_type,
+            sha256=landed.sha256,
+            storage_key=landed.key,
+            created_at=self._clock(),
+            scan_status=PENDING if self._scanning else UNSCANNED,
+            preview_type=landed.preview_type,
+        )
+        if not await uow.users.reserve_bytes(owner.id, record.size):
+            raise QuotaExceeded()
+        await uow.files.add(record)
+        # Follow-up work joins the same transaction: no file without its jobs, no job without its file.
+        if self._scanning:
+            await uow.jobs.add("scan", {"file_id": record.id}, queue="scan")
+        if record.content_type in THUMBNAIL_TYPES:
+            await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
+        event = AuditEvent.of(
+            FILE_UPLOADED, record.created_at, actor=owner, subject=f"file:{record.id}", client=client,
+            name=record.name, size=record.size,
+        )  # fmt: skip
+        await uow.audit.record(event)
         return record
 
     async def checksum(self, key: str) -> str:
@@ -241,13 +274,15 @@ class Files:
         except Exception as exc:  # `satchel storage verify --fix` is the backstop for what stays behind
             log.warning("upload.cleanup_failed", extra={"storage_key": key, "error": type(exc).__name__})
 
-    async def admit(self, owner: User, name: str, size: int | None) -> str:
-        """What every upload, plain or resumable, passes before its first byte: an active account, a usable
-        name, the rate limit and, when it is known, a size this server and the owner's quota can take.
-        Returns the name as it will be stored."""
+    async def admit(self, owner: User, name: str, size: int | None, *, rate_limited: bool = True) -> str:
+        """What every upload, plain, resumable or imported, passes before its first byte: an active account, a
+        usable name, the rate limit (not for an operator's import, which may bring thousands of files) and, when
+        it is known, a size this server and the owner's quota can take. Returns the name as it will be stored."""
         owner.ensure_active()
         name = clean_file_name(name)
-        if wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60):
+        if rate_limited and (
+            wait := await self._limiter.hit(f"upload:{owner.id}", limit=UPLOADS_PER_MINUTE, window=60)
+        ):
             raise TooManyAttempts(wait, "Too many uploads; wait a moment.")
         if size is not None:
             self._check_size(owner, size)

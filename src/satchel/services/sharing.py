@@ -20,7 +20,7 @@ from satchel.domain.sharing import (
     new_share_token,
     share_lifetime,
 )
-from satchel.ports.persistence import UnitOfWorkFactory
+from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from satchel.ports.security import PasswordHasher, RateLimiter
 
 PASSWORD_ATTEMPTS = (5, 60)  # per share and client, per minute
@@ -39,6 +39,12 @@ class ShareView:
             if file.id == file_id:
                 return file
         raise NotFound("No such file in this share.")
+
+
+def ensure_shareable(count: int) -> None:
+    """One link holds at least one file, and no more than ``MAX_FILES_PER_SHARE``."""
+    if not 1 <= count <= MAX_FILES_PER_SHARE:
+        raise InvalidInput(f"Share between 1 and {MAX_FILES_PER_SHARE} files.")
 
 
 class Sharing:
@@ -70,11 +76,14 @@ class Sharing:
         delete_files_when_done: bool = False,
         notify: Iterable[str] = (),
         allow_previews: bool = False,
+        title: str | None = None,
     ) -> ShareTerms:
         """What an owner asks for, as terms checked against this server's limits: the default expiry when no
         hours are given, never beyond the maximum. Every route that makes a link starts here."""
         expires_in = share_lifetime(expires_in_hours, default_days=self._default_days, max_days=self._max_days)
-        terms = ShareTerms(expires_in, max_downloads, note, delete_files_when_done, tuple(notify), allow_previews)
+        terms = ShareTerms(
+            expires_in, max_downloads, note, delete_files_when_done, tuple(notify), allow_previews, title
+        )
         return terms.validated(self._max_days)
 
     async def create(
@@ -90,40 +99,62 @@ class Sharing:
         owner.ensure_active()
         terms = terms.validated(self._max_days)
         file_ids = list(dict.fromkeys(file_ids))
-        if not 1 <= len(file_ids) <= MAX_FILES_PER_SHARE:
-            raise InvalidInput(f"Share between 1 and {MAX_FILES_PER_SHARE} files.")
+        ensure_shareable(len(file_ids))
         if not all(is_file_id(i) for i in file_ids):
             raise NotFound("No such file.")
-        if password:
-            check_share_password(password)
-        password_hash = await self._passwords.hash(password) if password else None
-        now = self._clock()
+        password_hash = await self.lock_with(password)
         async with self._uow() as uow:
             files = await uow.files.get_many(file_ids)
             if len(files) != len(file_ids) or any(f.owner_id != owner.id for f in files):
                 raise NotFound("No such file.")
-            share = await uow.shares.add(
-                token=new_share_token(),
-                owner_id=owner.id,
-                file_ids=file_ids,
-                expires_at=now + terms.expires_in,
-                max_downloads=terms.max_downloads,
-                password_hash=password_hash,
-                note=terms.note,
-                now=now,
-                delete_files_when_done=terms.delete_files_when_done,
-                allow_previews=terms.allow_previews,
-            )
-            for recipient in terms.notify:
-                payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
-                await uow.jobs.add("mail", payload, queue="mail")
-            event = AuditEvent.of(
-                SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
-                files=file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
-                password=share.has_password, allow_previews=share.allow_previews,
-            )  # fmt: skip
-            await uow.audit.record(event)
+            view = await self.add(uow, owner, files, terms, password_hash=password_hash, client=client)
             await uow.commit()
+        return view
+
+    async def lock_with(self, password: str | None) -> str | None:
+        """The hash a new link keeps of its password, or None for a link without one."""
+        if not password:
+            return None
+        check_share_password(password)
+        return await self._passwords.hash(password)
+
+    async def add(
+        self,
+        uow: UnitOfWork,
+        owner: User,
+        files: list[StoredFile],
+        terms: ShareTerms,
+        *,
+        password_hash: str | None,
+        client: str | None,
+    ) -> ShareView:
+        """A link to ``files`` (the owner's, checked by the caller) in the caller's transaction: the share, the
+        mail to each recipient and the audit event, all committed with whatever else that transaction holds."""
+        ensure_shareable(len(files))
+        terms = terms.validated(self._max_days)
+        now = self._clock()
+        share = await uow.shares.add(
+            token=new_share_token(),
+            owner_id=owner.id,
+            file_ids=[f.id for f in files],
+            expires_at=now + terms.expires_in,
+            max_downloads=terms.max_downloads,
+            password_hash=password_hash,
+            note=terms.note,
+            now=now,
+            delete_files_when_done=terms.delete_files_when_done,
+            allow_previews=terms.allow_previews,
+            title=terms.title,
+        )
+        for recipient in terms.notify:
+            payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
+            await uow.jobs.add("mail", payload, queue="mail")
+        event = AuditEvent.of(
+            SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
+            files=share.file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
+            password=share.has_password, allow_previews=share.allow_previews,
+        )  # fmt: skip
+        await uow.audit.record(event)
         return ShareView(share, files)
 
     async def owned(self, owner: User, share_id: int) -> ShareView:

@@ -261,6 +261,7 @@ async def create_share(
     expires_in_hours: Annotated[int | None, Form()] = None,
     max_downloads: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
     notify: Annotated[str, Form()] = "",
     delete_files_when_done: Annotated[bool, Form()] = False,
@@ -274,6 +275,7 @@ async def create_share(
             delete_files_when_done=delete_files_when_done,
             notify=_recipients(notify),
             allow_previews=allow_previews,
+            title=title,
         )
         view = await services.sharing.create(user, file_id, terms, password=password or None, client=client_of(request))
     except DomainError as exc:
@@ -285,6 +287,7 @@ async def create_share(
             files=chosen,
             expiry_choices=expiry_choices(services),
             error=exc.message,
+            title=title,
             note=note,
             max_downloads=max_downloads,
             expires_in_hours=expires_in_hours,

@@ -83,6 +83,7 @@ shares = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("delete_files_when_done", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("allow_previews", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("title", sa.String(200)),  # domain.sharing.MAX_TITLE
 )
 
 share_files = sa.Table(

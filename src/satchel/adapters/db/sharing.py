@@ -105,6 +105,7 @@ class SqlShares:
         now: datetime,
         delete_files_when_done: bool = False,
         allow_previews: bool = False,
+        title: str | None = None,
     ) -> Share:
         values = {
             "token": token,
@@ -116,6 +117,7 @@ class SqlShares:
             "created_at": now,
             "delete_files_when_done": delete_files_when_done,
             "allow_previews": allow_previews,
+            "title": title,
         }
         share_id = await self.conn.scalar(sa.insert(shares).values(**values).returning(shares.c.id))
         links = [{"share_id": share_id, "file_id": f, "position": i} for i, f in enumerate(file_ids)]

@@ -70,6 +70,7 @@ class AdminShareOut(BaseModel):
     max_downloads: int | None
     download_count: int
     has_password: bool
+    title: str | None
     file_ids: list[str]
     file_names: list[str]
 

@@ -15,7 +15,7 @@ from satchel.domain.requests import MAX_BYTES as MAX_REQUEST_BYTES
 from satchel.domain.requests import MAX_FILES as MAX_REQUEST_FILES
 from satchel.domain.requests import MAX_NOTE as MAX_REQUEST_NOTE
 from satchel.domain.requests import UploadRequest
-from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS
+from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS, MAX_TITLE, breaks_a_title
 from satchel.services.sharing import MAX_FILES_PER_SHARE, ShareView
 from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class, file_name
 
@@ -69,6 +69,7 @@ class ShareOut(BaseModel):
     download_count: int
     remaining_downloads: int | None
     has_password: bool
+    title: str | None = Field(description="the heading of the link's page, its invitations and listings")
     note: str | None
     allow_previews: bool = Field(description="previews on a link with a download limit (a link without one shows them)")
     files: list[FileOut]
@@ -87,6 +88,7 @@ class ShareOut(BaseModel):
             download_count=share.download_count,
             remaining_downloads=share.remaining_downloads,
             has_password=share.has_password,
+            title=share.title,
             note=share.note,
             allow_previews=share.allow_previews,
             files=[FileOut.of(f) for f in view.files],
@@ -123,6 +125,27 @@ _AT_MOST_254 = f"(?=[^\\n]{{1,254}}[{_SPACE}]*$)"
 EMAIL_PATTERN = f"^[{_SPACE}]*{_AT_MOST_254}{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}+\\.{_ADDRESS_CHAR}+[{_SPACE}]*$"
 
 
+@cache
+def _title_breakers() -> str:
+    return character_class(breaks_a_title, 0xFFFF)  # every one of them lies in the BMP
+
+
+def _share_title(schema: dict[str, Any]) -> None:
+    schema["pattern"] = f"^[^{_title_breakers()}]*$"
+
+
+# domain.sharing.clean_title: one line; white space around it is trimmed, and a blank title is no title.
+ShareTitle = Annotated[
+    str,
+    Field(
+        max_length=MAX_TITLE,
+        description=f"shown as the heading of the link's page and in its invitations: up to {MAX_TITLE} "
+        "characters, no line breaks, tabs or other control characters; blank means none",
+        json_schema_extra=_share_title,
+    ),
+]
+
+
 class ShareIn(BaseModel):
     file_ids: list[Annotated[str, Field(json_schema_extra={"pattern": FILE_ID_PATTERN})]] = Field(
         min_length=1, max_length=MAX_FILES_PER_SHARE
@@ -130,6 +153,7 @@ class ShareIn(BaseModel):
     expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
     max_downloads: int | None = Field(None, ge=1, le=MAX_DOWNLOADS)
     password: str | None = Field(None, max_length=MAX_PASSWORD)
+    title: ShareTitle | None = None
     note: str | None = Field(None, max_length=MAX_NOTE)
     notify: list[Annotated[str, Field(json_schema_extra={"pattern": EMAIL_PATTERN})]] = Field(
         default_factory=list, max_length=MAX_RECIPIENTS, description="email addresses to send the link to"

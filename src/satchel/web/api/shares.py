@@ -44,6 +44,7 @@ async def create_share(body: ShareIn, request: Request, user: ApiUser, services:
         delete_files_when_done=body.delete_files_when_done,
         notify=body.notify,
         allow_previews=body.allow_previews,
+        title=body.title,
     )
     view = await services.sharing.create(
         user, body.file_ids, terms, password=body.password or None, client=client_of(request)
