@@ -8,6 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from satchel.runtime.embedded import free_port
+
 from support.processes import run_satchel
 
 
@@ -161,6 +163,19 @@ def test_migrate_refuses_a_schema_revision_that_is_no_release_of_satchel(
     assert refused.returncode == 1
     assert f"schema revision {revision!r} is not one of this code's" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["jobs", "retry", "a" * 32], ["purge-expired"]])
+def test_an_admin_command_with_its_database_down_says_so_in_one_line_and_exits_69(
+    base_env: dict[str, str], command: list[str]
+) -> None:
+    env = {**base_env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/satchel"}  # nothing listens
+
+    result = run_satchel(*command, env=env)
+
+    assert result.returncode == 69, result.stderr  # sysexits.h EX_UNAVAILABLE: try again later
+    assert result.stderr.strip() == "satchel: database is unavailable (OperationalError); try again once it is back"
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_users_and_tokens_are_managed_by_one_off_commands(base_env: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+EX_UNAVAILABLE = 69  # sysexits.h: a service is unavailable
 EX_CONFIG = 78  # sysexits.h: configuration error
 
 
@@ -44,6 +45,7 @@ def run_use_case(work: Callable[[Services], Awaitable[T]], settings: Settings | 
 
     from satchel.bootstrap import open_services
     from satchel.domain.errors import DomainError
+    from satchel.ports.health import ServiceUnavailable
 
     async def session() -> T:
         services = open_services(settings)
@@ -57,3 +59,6 @@ def run_use_case(work: Callable[[Services], Awaitable[T]], settings: Settings | 
     except DomainError as exc:
         typer.echo(f"satchel: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    except ServiceUnavailable as exc:  # an outage, said in one line: the operator runs the command again later
+        typer.echo(f"satchel: {exc.service} is unavailable ({exc.reason}); try again once it is back", err=True)
+        raise typer.Exit(EX_UNAVAILABLE) from None
