@@ -18,9 +18,20 @@ from satchel.bootstrap import open_services
 from satchel.runtime.logging import get_logger
 from satchel.runtime.metrics import exposition
 from satchel.settings import Settings, get_settings
-from satchel.web import admin, health, openapi, pages, problems, public, public_requests, requests_pages
+from satchel.web import (
+    admin,
+    health,
+    invitations,
+    openapi,
+    pages,
+    problems,
+    public,
+    public_requests,
+    requests_pages,
+)
 from satchel.web.api import account, files, requests, shares, uploads
 from satchel.web.api import admin_console as admin_console_api
+from satchel.web.api import admin_users as admin_users_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -71,10 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         account.router,
         public.router,
         public_requests.router,
+        invitations.router,
         requests_pages.router,
         pages.router,
         admin.router,
         admin_console_api.router,
+        admin_users_api.router,
     )
     for router in routers:
         app.include_router(router)

@@ -15,12 +15,15 @@ from satchel.web.problems import CRASHED, client_left, problem
 
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_SHARE_TOKEN = re.compile(r"^/s/[^/]+")  # a share link's token is its key: never write it to a log
+# A share link's token is its key, an invitation link's opens an account: never write either to a log.
+_LINK_TOKEN = re.compile(r"^/(s|invite)/[^/]+")
 CLIENT_CLOSED = 499  # the access-log status of a request whose client left before its answer
 
 
 def loggable_path(path: str) -> str:
-    return _SHARE_TOKEN.sub("/s/{token}", path) if path.startswith("/s/") else path
+    if path.startswith(("/s/", "/invite/")):
+        return _LINK_TOKEN.sub(lambda link: f"/{link.group(1)}/{{token}}", path)
+    return path
 
 
 class RequestContext:
