@@ -115,10 +115,14 @@ def run_satchel(
     )
 
 
-def create_account(env: dict[str, str], email: str, password: str = "correct horse battery staple") -> str:
-    """An account made with the admin commands, as an operator would; returns a new API token."""
+def create_account(
+    env: dict[str, str], email: str, password: str = "correct horse battery staple", *, admin: bool = False
+) -> str:
+    """An account made with the admin commands, as an operator would (an administrator's with ``admin``);
+    returns a new API token."""
+    command = [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin"]
     created = subprocess.run(
-        [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin"],
+        [*command, *(["--admin"] if admin else [])],
         input=password + "\n", env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
