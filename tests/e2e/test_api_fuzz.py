@@ -5,8 +5,10 @@ Schemathesis generates well over a thousand requests from the document (valid on
 ones) and checks every answer against it with all its checks: no 5xx, only documented statuses, content types
 and headers, bodies that match their schemas, valid data accepted and invalid data refused, 405 with a true
 ``Allow`` for undocumented methods, credentials enforced, a deleted thing gone, and one account never reading
-another's objects. Ids made up front (files, shares, links, resumable uploads, tokens) are handed to it as
-dictionaries, so it reaches past "no such file". The run is seeded: a failure replays the same way.
+another's objects. Ids made up front (files, shares, links, resumable uploads, tokens, accounts, invitations)
+are handed to it as dictionaries, so it reaches past "no such file". The run is seeded: a failure replays the
+same way. The fuzzing account is an administrator, so /api/admin is answered too; the second account is not,
+and must stay so: the fuzzer changes only a third account of its own (Carol), never Bob.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class World:
     links: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
+    carol: int = 0  # an account only for the fuzzer to change: disabled, made admin, given quotas
+    users: list[int] = field(default_factory=list)
+    invitations: list[int] = field(default_factory=list)
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30)
@@ -105,8 +110,18 @@ def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
 def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
     _, url = web
     emails = {who: f"fuzz-{who}-{uuid.uuid4().hex[:8]}@example.com" for who in ("alice", "bob")}
-    world = World(url, emails, {who: create_account(base_env, email, PASSWORD) for who, email in emails.items()})
+    tokens = {who: create_account(base_env, email, PASSWORD, admin=who == "alice") for who, email in emails.items()}
+    world = World(url, emails, tokens)
+    carol = f"fuzz-carol-{uuid.uuid4().hex[:8]}@example.com"
+    create_account(base_env, carol, PASSWORD)
     with world.client("alice") as alice:
+        [found] = alice.get("/api/admin/users", params={"q": carol}).json()["items"]
+        world.carol = found["id"]
+        world.users = [world.carol, alice.get("/api/me").json()["id"]]  # her own: refused what would lock her out
+        for number in range(4):
+            invited = alice.post("/api/admin/invitations", json={"email": f"fuzz-invited-{number}-{carol}"})
+            assert invited.status_code == 201, invited.text
+            world.invitations.append(invited.json()["id"])
         for number in range(4):
             put = alice.put(
                 f"/api/files/notes-{number}.txt", content=f"note {number}\n".encode(), params={"share": "false"}
@@ -213,6 +228,10 @@ values = {_toml(world.links)}
 values = {_toml(world.uploads)}
 [dictionaries.tokens]
 values = {_toml(world.token_ids)}
+[dictionaries.users]
+values = {_toml(world.users)}
+[dictionaries.invitations]
+values = {_toml(world.invitations)}
 [dictionaries.share-passwords]
 values = {_toml([SHARE_PASSWORD])}
 [dictionaries.passwords]
@@ -229,6 +248,8 @@ values = {_toml([_metadata("fuzzed.bin")])}
 "path.upload_id" = {{ dictionary = "uploads", probability = 0.5 }}
 "header.Upload-Metadata" = {{ dictionary = "metadata", probability = 0.5 }}
 "path.token_id" = {{ dictionary = "tokens", probability = 0.5 }}
+"path.user_id" = {{ dictionary = "users", probability = 0.5 }}
+"path.invitation_id" = {{ dictionary = "invitations", probability = 0.5 }}
 "body.current_password" = {{ dictionary = "passwords", probability = 0.2 }}
 
 # Starting a resumable upload: the file name travels base64-encoded inside Upload-Metadata, which no JSON
@@ -251,6 +272,13 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 include-path = "/r/{{token}}/files/{{file_id}}"
 include-method = "PUT"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, "5XX"]
+
+# Changing an account is only ever Carol's: a change the fuzzer made to Bob (an administrator's rights) would
+# turn the second account's refusals into answers. Every other admin route may name anyone.
+[[operations]]
+include-path = "/api/admin/users/{{user_id}}"
+include-method = "PATCH"
+parameters = {{ "path.user_id" = {world.carol} }}
 
 # PUT /api/files/{{file_id}} takes a file name, and drops folders from it ("a/b.txt" is stored as "b.txt"),
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much

@@ -333,3 +333,16 @@ def test_the_accounts_and_invitations_listings_are_one_query_each(app: App) -> N
         assert len(statements) == 1 and len(waiting) >= 3
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_trail_shows_an_operators_change_as_the_operators_and_sizes_in_binary_units(app: App) -> None:
+    root = make_admin(app)
+    made = app.call(
+        lambda: app.services.accounts.create_user(f"cli-{root.id}@example.test", PASSWORD, client="command line")
+    )
+    app.call(lambda: app.services.users.change(made.id, UserChange(quota_bytes=2 * GiB), client="command line"))
+    app.sign_in(root)
+    page = app.client.get("/admin/audit", params={"subject": f"user:{made.id}"}, headers=HTML)
+    rows = page.text.partition("<tbody>")[2]
+    assert rows.count('<span class="muted">operator</span>') == 2 and "visitor" not in rows
+    assert "quota bytes:</span> 2 GiB" in rows and "previous quota bytes:</span> 50 GiB" in rows

@@ -69,10 +69,11 @@ async def new_user_page(request: Request, admin: PageAdmin, services: ServicesDe
 
 
 async def _new_user(request: Request, admin: User, services: ServicesDep, status: int, **form: object) -> Response:
-    unit = form.pop("quota_unit", "GiB")
+    terms = services.administration.signup_terms(admin)
+    amount, unit = quota_fields(terms.default_quota_bytes)
     return await render(
-        request, "admin/user_new.html", status, admin_tab="users", units=QUOTA_UNITS, quota_unit=unit,
-        terms=services.administration.signup_terms(admin), **form,
+        request, "admin/user_new.html", status, admin_tab="users", units=QUOTA_UNITS, terms=terms,
+        default_amount=amount, quota_unit=form.pop("quota_unit", unit), **form,
     )  # fmt: skip
 
 
