@@ -15,7 +15,7 @@ from satchel.domain.errors import Conflict, DomainError, Forbidden, InvalidInput
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-MAX_QUOTA: Final = 2**63 - 1  # what a PostgreSQL bigint holds
+MAX_QUOTA: Final = 2**53 - 1  # 8 PiB, beyond any store: the largest whole number every JSON client holds exactly
 
 
 class InvalidCredentials(DomainError):

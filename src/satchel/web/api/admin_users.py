@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from satchel.domain.accounts import MAX_PASSWORD, MAX_QUOTA, MIN_PASSWORD, SignupMode, User
 from satchel.domain.clock import utcnow
@@ -55,15 +55,15 @@ class AdminUserOut(BaseModel):
 class AdminUserIn(BaseModel):
     email: Email
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-    is_admin: bool = False
+    is_admin: StrictBool = False  # true or false, never 1 or "yes": a role is not guessed at
     quota_bytes: Quota | None = Field(None, description="bytes it may store; none: SATCHEL_DEFAULT_QUOTA_BYTES")
 
 
 class AdminUserChange(BaseModel):
-    disabled: bool | None = Field(
+    disabled: StrictBool | None = Field(
         None, description="true ends its sessions and revokes its API tokens; never your own account"
     )
-    is_admin: bool | None = Field(None, description="false is never for your own account")
+    is_admin: StrictBool | None = Field(None, description="false is never for your own account")
     quota_bytes: Quota | None = Field(None, description="never below what it uses")
 
 
@@ -95,7 +95,7 @@ class NewInvitationOut(InvitationOut):
 
 class InvitationIn(BaseModel):
     email: Email
-    is_admin: bool = False
+    is_admin: StrictBool = False
 
 
 class SignupOut(BaseModel):
