@@ -271,7 +271,7 @@ def test_shell_has_settings_services_and_run(base_env: dict[str, str]) -> None:
     from support.processes import create_account
 
     create_account(base_env, "shell@example.test")
-    script = "print(settings.release_id)\nprint([u.email for u in run(services.accounts.users())])\n"
+    script = "print(settings.release_id)\nprint([u.email for u in run(services.users.everyone())])\n"
     result = subprocess.run(
         [sys.executable, "-m", "satchel", "shell"], input=script, env=base_env, capture_output=True, text=True,
         timeout=60,
@@ -300,7 +300,7 @@ def test_jobs_list_shows_failed_jobs_and_retry_puts_one_back_in_the_outbox(
 
     retried = run_satchel("jobs", "retry", failed_id, env=env)
     assert retried.returncode == 0, retried.stderr
-    assert retried.stdout.strip() == f"job {failed_id} is pending again"
+    assert retried.stdout.splitlines()[-1] == f"job {failed_id} is pending again", "after its audit event's line"
     with psycopg.connect(own_database) as conn:
         row = conn.execute("SELECT status, attempts FROM jobs WHERE id = %s", [failed_id]).fetchone()
     assert row == ("pending", 0), "back in the outbox with a fresh set of attempts"
