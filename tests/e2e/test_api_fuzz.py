@@ -56,6 +56,11 @@ class World:
     carol: int = 0  # an account only for the fuzzer to change: disabled, made admin, given quotas
     users: list[int] = field(default_factory=list)
     invitations: list[int] = field(default_factory=list)
+    # What /api/admin deletes, revokes and retries: Carol's file and link and a failed job, never the world's
+    # above (deleted as an administrator, Alice's files would leave every later file operation a 404).
+    carols_file: str = ""
+    carols_share: int = 0
+    failed_job: str = ""
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30)
@@ -113,7 +118,11 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
     tokens = {who: create_account(base_env, email, PASSWORD, admin=who == "alice") for who, email in emails.items()}
     world = World(url, emails, tokens)
     carol = f"fuzz-carol-{uuid.uuid4().hex[:8]}@example.com"
-    create_account(base_env, carol, PASSWORD)
+    carols = {"Authorization": f"Bearer {create_account(base_env, carol, PASSWORD)}"}
+    put = httpx.put(f"{url}/api/files/carols-notes.txt", content=b"carol's\n", headers=carols)
+    assert put.status_code == 201, put.text
+    world.carols_file, world.carols_share = put.json()["file"]["id"], put.json()["share"]["id"]
+    world.failed_job = _failed_job(base_env)
     with world.client("alice") as alice:
         [found] = alice.get("/api/admin/users", params={"q": carol}).json()["items"]
         world.carol = found["id"]
@@ -154,6 +163,20 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
         put = bob.put("/api/files/bobs-notes.txt", content=b"bob's\n")
         assert put.status_code == 201, put.text
     return world
+
+
+def _failed_job(env: dict[str, str]) -> str:
+    """A job parked after its last attempt, as a mail server that kept refusing leaves one: for the retry route."""
+    import psycopg
+
+    job_id = uuid.uuid4().hex
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, last_error, finished_at) "
+            "VALUES (%s, 'ping', 'default', '{}', 'failed', 5, 5, 'fuzz: gave up', now())",
+            [job_id],
+        )
+    return job_id
 
 
 def _metadata(filename: str) -> str:
@@ -279,6 +302,20 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 include-path = "/api/admin/users/{{user_id}}"
 include-method = "PATCH"
 parameters = {{ "path.user_id" = {world.carol} }}
+
+# An administrator deletes, revokes and retries only what the world made for it to (see World).
+[[operations]]
+include-path = "/api/admin/files/{{file_id}}"
+include-method = "DELETE"
+parameters = {{ "path.file_id" = "{world.carols_file}" }}
+[[operations]]
+include-path = "/api/admin/shares/{{share_id}}"
+include-method = "DELETE"
+parameters = {{ "path.share_id" = {world.carols_share} }}
+[[operations]]
+include-path = "/api/admin/jobs/{{job_id}}/retry"
+include-method = "POST"
+parameters = {{ "path.job_id" = "{world.failed_job}" }}
 
 # PUT /api/files/{{file_id}} takes a file name, and drops folders from it ("a/b.txt" is stored as "b.txt"),
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much

@@ -65,7 +65,8 @@ def link_token(key: bytes, nonce: str) -> str:
 
 
 def token_hash(token: str) -> str:
-    """What the invitation keeps of its token: a fast hash is enough for 256 unguessable bits."""
+    """What the invitation keeps of its token: a fast hash is enough for 256 unguessable bits. An invitation is
+    found by this hash, never by comparing tokens, so how long a lookup takes says nothing about any token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
