@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 from satchel.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, TooLarge
 
@@ -86,7 +86,6 @@ def check_quota(quota_bytes: int) -> None:
 
 # Who may open an account, as SATCHEL_SIGNUP says: set by the environment, never by the database (factor III).
 SignupMode = Literal["open", "invite", "closed"]
-SIGNUP_MODES: Final[tuple[SignupMode, ...]] = get_args(SignupMode)
 
 
 @dataclass(frozen=True)
