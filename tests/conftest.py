@@ -193,6 +193,7 @@ def base_env(database_url: str, redis_url: str, secret_key: str, tmp_path: Path)
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "SATCHEL_SIGNUP": "open",  # as `satchel dev` runs; the sign-up policy's own tests set each value
     }
 
 
@@ -227,6 +228,7 @@ def app_settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         STORAGE_URL=f"file://{tmp_path / 'objects'}",
         SECRET_KEY=secrets.token_urlsafe(40),
         RELEASE_ID="test",
+        SATCHEL_SIGNUP="open",  # as `satchel dev` runs; the sign-up policy's own tests set each value
     )
 
 

@@ -21,16 +21,18 @@ from satchel.adapters.mail import open_mailer
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
+from satchel.domain.accounts import SignupPolicy
 from satchel.ports.health import Probe
 from satchel.ports.jobs import JobQueue, OutboxCensus, SweepLedger
 from satchel.ports.mail import Mailer
 from satchel.ports.persistence import UnitOfWorkFactory
 from satchel.services.accounts import Accounts
-from satchel.services.administration import Administration
+from satchel.services.administration import Administration, People, SignupTerms
 from satchel.services.background import Background
 from satchel.services.expiry import Expiry
 from satchel.services.files import Files
 from satchel.services.imports import Imports
+from satchel.services.invitations import Invitations
 from satchel.services.jobs import JobsAdmin
 from satchel.services.previews import Previews
 from satchel.services.request_uploads import RequestUploads
@@ -38,6 +40,7 @@ from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
 from satchel.services.storage_check import StorageCheck
 from satchel.services.uploads import Uploads
+from satchel.services.users import UserAdmin
 from satchel.settings import Settings
 
 
@@ -53,6 +56,8 @@ class Services:
     uow: UnitOfWorkFactory = field(init=False)  # one transaction on the database, for every use case
     sessions: RedisSessionStore = field(init=False)
     accounts: Accounts = field(init=False)
+    users: UserAdmin = field(init=False)
+    invitations: Invitations = field(init=False)
     files: Files = field(init=False)
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
@@ -78,8 +83,12 @@ class Services:
         def uow() -> SqlUnitOfWork:
             return SqlUnitOfWork(self.database)
 
-        self.accounts = Accounts(
-            uow, passwords, limiter, default_quota=s.default_quota_bytes, signup_enabled=s.signup_enabled
+        signup = SignupPolicy(s.signup)
+        secret = s.secret_key.get_secret_value().encode()
+        self.accounts = Accounts(uow, passwords, limiter, default_quota=s.default_quota_bytes, signup=signup)
+        self.users = UserAdmin(uow)
+        self.invitations = Invitations(
+            uow, passwords, signup=signup, key=secret, days=s.invitation_days, default_quota=s.default_quota_bytes
         )
         self.files = Files(
             uow, self.storage, upload_limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
@@ -115,7 +124,9 @@ class Services:
         self.request_uploads = RequestUploads(uow, self.requests, self.uploads)
         self.expiry = Expiry(uow, self.storage, self.uploads)
         self.jobs = JobsAdmin(uow)
-        self.administration = Administration(uow, self.files, self.sharing, self.jobs)
+        terms = SignupTerms(signup, s.invitation_days, s.default_quota_bytes)
+        people = People(self.accounts, self.users, self.invitations, terms)
+        self.administration = Administration(uow, self.files, self.sharing, self.jobs, people)
         self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
         self.background = Background(
             uow,
@@ -124,6 +135,7 @@ class Services:
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
             thumbnailer=PillowThumbnailer(),
             base_url=s.links_base,
+            invitation_key=secret,
         )
 
         self.job_queue = SqlJobQueue(self.database.engine, s.database_url)

@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from satchel.domain.accounts import SignupMode
 from satchel.runtime.release import RELEASE_VARIABLE, git_release
 
 ENV_FILE = ".env"
@@ -275,8 +276,18 @@ class Settings(BaseSettings):
     upload_expiry_hours: int = Field(
         24, alias="SATCHEL_UPLOAD_EXPIRY_HOURS", ge=1, le=720, description="idle hours before an unfinished upload goes"
     )
-    default_quota_bytes: int = Field(50 * 1024**3, alias="SATCHEL_DEFAULT_QUOTA_BYTES", gt=0)
-    signup_enabled: bool = Field(True, alias="SATCHEL_SIGNUP_ENABLED")
+    default_quota_bytes: int = Field(
+        50 * 1024**3, alias="SATCHEL_DEFAULT_QUOTA_BYTES", gt=0, description="a new account's quota (50 GiB)"
+    )
+    signup: SignupMode = Field(
+        "invite",
+        alias="SATCHEL_SIGNUP",
+        description="who opens accounts: open (anyone signs up), invite (only an invitation link opens one) or "
+        "closed (administrators create them); satchel dev runs open",
+    )
+    invitation_days: int = Field(
+        7, alias="SATCHEL_INVITATION_DAYS", ge=1, le=365, description="days an invitation link works, once"
+    )
     share_max_days: int = Field(30, alias="SATCHEL_SHARE_MAX_DAYS", ge=1, le=3650)
     share_default_days: int = Field(
         7, alias="SATCHEL_SHARE_DEFAULT_DAYS", ge=1, le=3650, description="expiry of a link when none is asked"
@@ -425,14 +436,33 @@ _EXPECTED = {
 SECRET_NAMES = {"SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN"}
 
 
+# Variables Satchel read once and no longer does, with what replaced each: one still set is a configuration
+# error, never silently ignored (an operator who closed sign-up with it must not find it open).
+RETIRED = {"SATCHEL_SIGNUP_ENABLED": "SATCHEL_SIGNUP=open, invite or closed (true was open, false is closed)"}
+
+
+def _retired(overrides: dict[str, Any]) -> list[str]:
+    dotenv = DotEnvSettingsSource(Settings, env_file=ENV_FILE).env_vars if Path(ENV_FILE).exists() else {}
+    given = {name.upper() for name in (*os.environ, *overrides, *dotenv)}
+    return [
+        f"{name}: no longer read; set {instead} instead"
+        for name, instead in RETIRED.items()
+        if name in given or f"{name}_FILE" in given
+    ]
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build and validate the settings, raising ConfigError listing every problem."""
+    retired = _retired(overrides)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+        raise ConfigError([*retired, *(_describe(e) for e in exc.errors())]) from None
     except FileVariableError as exc:
-        raise ConfigError(exc.lines) from None
+        raise ConfigError([*retired, *exc.lines]) from None
+    if retired:
+        raise ConfigError(retired)
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,11 @@ Schemathesis generates well over a thousand requests from the document (valid on
 ones) and checks every answer against it with all its checks: no 5xx, only documented statuses, content types
 and headers, bodies that match their schemas, valid data accepted and invalid data refused, 405 with a true
 ``Allow`` for undocumented methods, credentials enforced, a deleted thing gone, and one account never reading
-another's objects. Ids made up front (files, shares, links, resumable uploads, tokens) are handed to it as
-dictionaries, so it reaches past "no such file"; an upload link's resumable uploads come with their link. The
-run is seeded: a failure replays the same way.
+another's objects. Ids made up front (files, shares, links, resumable uploads, tokens, accounts, invitations)
+are handed to it as dictionaries, so it reaches past "no such file"; an upload link's resumable uploads come with
+their link. The run is seeded: a failure replays the same way. The fuzzing account is an administrator, so
+/api/admin is answered too; the second account is not, and must stay so: the fuzzer changes only a third account
+of its own (Carol), never Bob.
 """
 
 from __future__ import annotations
@@ -55,7 +57,14 @@ class World:
     upload_link: str = ""  # an upload link with resumable uploads of its own: they are reached only through it
     link_uploads: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
-    failed_jobs: list[str] = field(default_factory=list)
+    carol: int = 0  # an account only for the fuzzer to change: disabled, made admin, given quotas
+    users: list[int] = field(default_factory=list)
+    invitations: list[int] = field(default_factory=list)
+    # What /api/admin deletes, revokes and retries: Carol's file and link and a failed job, never the world's
+    # above (deleted as an administrator, Alice's files would leave every later file operation a 404).
+    carols_file: str = ""
+    carols_share: int = 0
+    failed_job: str = ""
 
     def client(self, who: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30)
@@ -110,11 +119,22 @@ def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
 def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
     _, url = web
     emails = {who: f"fuzz-{who}-{uuid.uuid4().hex[:8]}@example.com" for who in ("alice", "bob")}
-    # Alice fuzzes as an administrator, so the admin API answers her; Bob stays an ordinary account, whom
-    # object-level authorization replays her reads as, and who must be refused everything of hers.
     tokens = {who: create_account(base_env, email, PASSWORD, admin=who == "alice") for who, email in emails.items()}
     world = World(url, emails, tokens)
+    carol = f"fuzz-carol-{uuid.uuid4().hex[:8]}@example.com"
+    carols = {"Authorization": f"Bearer {create_account(base_env, carol, PASSWORD)}"}
+    put = httpx.put(f"{url}/api/files/carols-notes.txt", content=b"carol's\n", headers=carols)
+    assert put.status_code == 201, put.text
+    world.carols_file, world.carols_share = put.json()["file"]["id"], put.json()["share"]["id"]
+    world.failed_job = _failed_job(base_env)
     with world.client("alice") as alice:
+        [found] = alice.get("/api/admin/users", params={"q": carol}).json()["items"]
+        world.carol = found["id"]
+        world.users = [world.carol, alice.get("/api/me").json()["id"]]  # her own: refused what would lock her out
+        for number in range(4):
+            invited = alice.post("/api/admin/invitations", json={"email": f"fuzz-invited-{number}-{carol}"})
+            assert invited.status_code == 201, invited.text
+            world.invitations.append(invited.json()["id"])
         for number in range(4):
             put = alice.put(
                 f"/api/files/notes-{number}.txt", content=f"note {number}\n".encode(), params={"share": "false"}
@@ -156,24 +176,22 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             token = alice.post("/api/tokens", json={"name": name})
             assert token.status_code == 201, token.text
             world.token_ids.append(token.json()["id"])
-    world.failed_jobs = _failed_jobs(base_env["DATABASE_URL"], 3)
     with world.client("bob") as bob:  # the other account: its objects must stay out of alice's reach
         put = bob.put("/api/files/bobs-notes.txt", content=b"bob's\n")
         assert put.status_code == 201, put.text
     return world
 
 
-def _failed_jobs(database: str, count: int) -> list[str]:
-    """Jobs parked after their last attempt, for the admin API to retry (no worker runs here to fail one)."""
-    ids = [uuid.uuid4().hex for _ in range(count)]
-    with psycopg.connect(database) as conn:
-        for job_id in ids:
-            conn.execute(
-                "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, last_error) "
-                "VALUES (%s, 'ping', 'default', '{}', 'failed', 5, 5, 'made up for the fuzzer')",
-                [job_id],
-            )
-    return ids
+def _failed_job(env: dict[str, str]) -> str:
+    """A job parked after its last attempt, as a mail server that kept refusing leaves one: for the retry route."""
+    job_id = uuid.uuid4().hex
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, last_error, finished_at) "
+            "VALUES (%s, 'ping', 'default', '{}', 'failed', 5, 5, 'fuzz: gave up', now())",
+            [job_id],
+        )
+    return job_id
 
 
 def _metadata(filename: str) -> str:
@@ -253,8 +271,10 @@ values = {_toml([world.upload_link])}
 values = {_toml(world.link_uploads)}
 [dictionaries.tokens]
 values = {_toml(world.token_ids)}
-[dictionaries.jobs]
-values = {_toml(world.failed_jobs)}
+[dictionaries.users]
+values = {_toml(world.users)}
+[dictionaries.invitations]
+values = {_toml(world.invitations)}
 [dictionaries.share-passwords]
 values = {_toml([SHARE_PASSWORD])}
 [dictionaries.passwords]
@@ -271,7 +291,8 @@ values = {_toml([_metadata("fuzzed.bin")])}
 "path.upload_id" = {{ dictionary = "uploads", probability = 0.5 }}
 "header.Upload-Metadata" = {{ dictionary = "metadata", probability = 0.5 }}
 "path.token_id" = {{ dictionary = "tokens", probability = 0.5 }}
-"path.job_id" = {{ dictionary = "jobs", probability = 0.5 }}
+"path.user_id" = {{ dictionary = "users", probability = 0.5 }}
+"path.invitation_id" = {{ dictionary = "invitations", probability = 0.5 }}
 "body.current_password" = {{ dictionary = "passwords", probability = 0.2 }}
 
 # Each rule below picks operations by name: a path and a method given apart would pick every operation
@@ -297,8 +318,7 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 
 # Resumable uploads through an upload link: as /api/uploads/ (a name inside Upload-Metadata, bytes past the
 # length or not matching their checksum), plus what the link still takes (413). An upload is reached only
-# through the link it started on, so its id comes with that link's token. (Selected by name: an entry's
-# include-path and include-method each select on their own, and these bindings must not reach /api/uploads/.)
+# through the link it started on, so its id comes with that link's token.
 [[operations]]
 include-name = "POST /r/{{token}}/uploads/"
 parameters."path.token" = {{ dictionary = "upload-link", probability = 0.5 }}
@@ -314,6 +334,23 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 include-name-regex = "^(HEAD|DELETE) /r/[{{]token[}}]/uploads/[{{]upload_id[}}]$"
 parameters."path.token" = {{ dictionary = "upload-link", probability = 0.7 }}
 parameters."path.upload_id" = {{ dictionary = "link-uploads", probability = 0.7 }}
+
+# Changing an account is only ever Carol's: a change the fuzzer made to Bob (an administrator's rights) would
+# turn the second account's refusals into answers. Every other admin route may name anyone.
+[[operations]]
+include-name = "PATCH /api/admin/users/{{user_id}}"
+parameters = {{ "path.user_id" = {world.carol} }}
+
+# An administrator deletes, revokes and retries only what the world made for it to (see World).
+[[operations]]
+include-name = "DELETE /api/admin/files/{{file_id}}"
+parameters = {{ "path.file_id" = "{world.carols_file}" }}
+[[operations]]
+include-name = "DELETE /api/admin/shares/{{share_id}}"
+parameters = {{ "path.share_id" = {world.carols_share} }}
+[[operations]]
+include-name = "POST /api/admin/jobs/{{job_id}}/retry"
+parameters = {{ "path.job_id" = "{world.failed_job}" }}
 
 # PUT /api/files/{{file_id}} takes a file name, and drops folders from it ("a/b.txt" is stored as "b.txt"),
 # so PUT reaches every path below /api/files/ and is no undocumented method there; OPTIONS says as much

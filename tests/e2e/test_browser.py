@@ -135,7 +135,7 @@ def test_sign_up_upload_share_and_download_as_a_stranger(
     expect(table.locator("tr")).to_have_count(2)
     expect(table).to_contain_text(big.name)
     expect(table).to_contain_text(small.name)
-    expect(table).to_contain_text("3.1 MB")
+    expect(table).to_contain_text("3 MiB")
     owner.shot("05-files-uploaded")
 
     # Select both and share them.

@@ -281,7 +281,7 @@ def test_shell_has_settings_services_and_run(base_env: dict[str, str]) -> None:
     from support.processes import create_account
 
     create_account(base_env, "shell@example.test")
-    script = "print(settings.release_id)\nprint([u.email for u in run(services.accounts.users())])\n"
+    script = "print(settings.release_id)\nprint([u.email for u in run(services.users.everyone())])\n"
     result = subprocess.run(
         [sys.executable, "-m", "satchel", "shell"], input=script, env=base_env, capture_output=True, text=True,
         timeout=60,

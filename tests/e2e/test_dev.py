@@ -128,6 +128,19 @@ def test_dev_starts_everything_prints_the_url_and_stops_cleanly_on_ctrl_c(dev: D
         assert conn.execute("SELECT count(*) FROM releases").fetchone() == (dev.starts,), "every run, one database"
 
 
+def test_the_first_run_is_open_the_url_and_create_an_account(dev: Dev) -> None:
+    """dev runs with SATCHEL_SIGNUP=open, where production's default is by invitation (README, first run)."""
+    assert "SATCHEL_SIGNUP=open" in (dev.data / "dev.env").read_text()
+    with httpx.Client(base_url=dev.url, timeout=30) as browser:
+        form = browser.get("/signup", headers={"Accept": "text/html"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf, form.text[:300]
+        data = {"email": "first-run@example.com", "password": PASSWORD, "csrf_token": csrf.group(1)}
+        created = browser.post("/signup", data=data)
+        assert created.status_code == 303 and created.headers["location"] == "/files"
+        assert "first-run@example.com" in browser.get("/files", headers={"Accept": "text/html"}).text
+
+
 def test_an_account_created_with_tasks_py_satchel_in_another_terminal_can_sign_in_to_dev(dev: Dev) -> None:
     env_file = dev.data / "dev.env"
     assert env_file.stat().st_mode & 0o777 == 0o600, "it holds the secret key"

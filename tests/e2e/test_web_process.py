@@ -88,6 +88,37 @@ def test_share_tokens_and_credentials_never_reach_the_log(
         assert not [line for line in lines if secret in line], f"{secret[:6]}… reached the log"
 
 
+def test_invitation_tokens_never_reach_the_log(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> None:
+    """Everything a web process writes while an administrator invites someone, who opens the link, chooses a
+    password and lands signed in: the link's token and the password appear on no line, while the requests to
+    the link are logged (as /invite/{token})."""
+    process, url = web
+    admin = create_account(base_env, f"inviter-{base_env['PORT']}@example.test", admin=True)
+    email = f"invitee-{base_env['PORT']}@example.test"
+    invited = httpx.post(
+        f"{url}/api/admin/invitations", json={"email": email}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert invited.status_code == 201, invited.text
+    token = invited.json()["url"].rsplit("/", 1)[-1]
+    password = "my own invited password 77"
+    with httpx.Client(base_url=url) as browser:
+        page = browser.get(f"/invite/{token}", headers={"Accept": "text/html"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf, page.text[:300]
+        opened = browser.post(f"/invite/{token}", data={"password": password, "csrf_token": csrf.group(1)})
+        assert opened.status_code == 303 and opened.headers["location"] == "/files"
+        assert browser.get(f"/invite/{token}").status_code == 410
+    process.wait_for(
+        lambda: sum(e.get("path") == "/invite/{token}" for e in process.events_so_far()) >= 3, what="the link's log"
+    )
+    process.stop()
+    lines = process.lines + process.stderr_lines
+    audited = [e for e in process.events() if e["event"] == "audit.account.invitation_accepted"]
+    assert audited and audited[0]["actor_email"] == email
+    for secret in (token, password, admin):
+        assert not [line for line in lines if secret in line], f"{secret[:6]}… reached the log"
+
+
 def test_request_id_is_taken_from_the_client_or_generated(web: tuple[SatchelProcess, str]) -> None:
     _, url = web
     assert httpx.get(f"{url}/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"

@@ -19,6 +19,7 @@ import pytest
 from satchel.adapters.db.engine import Database
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.files import CLEAN, StoredFile
+from satchel.domain.invitations import INVITATION_STATUSES
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
 from satchel.ports.persistence import UnitOfWorkFactory
@@ -206,6 +207,158 @@ def test_a_token_finds_its_owner_until_it_is_revoked_and_only_its_owner_revokes_
         async with subject.uow() as uow:
             assert await uow.tokens.owner_of("hash-2") is None
             assert await uow.tokens.owner_of("hash-3") is not None, "another user's token stays"
+
+    check(spec)
+
+
+def test_users_are_searched_newest_first_by_address_with_wildcards_taken_literally(
+    check: Callable[[Spec], None],
+) -> None:
+    async def spec(subject: Subject) -> None:
+        made = []
+        for email in ("ann_1@example.test", "annx1@example.test", "BOB%@Example.test"):
+            async with subject.uow() as uow:
+                user = await uow.users.add(email=email.lower(), password_hash="h", is_admin=False, quota_bytes=10)
+                made.append(user.id)
+                await uow.commit()
+        async with subject.uow() as uow:
+            everyone, total = await uow.users.search(search=None, limit=10, offset=0)
+            assert total == 3 and [u.id for u in everyone] == made[::-1], "newest first"
+            found, total = await uow.users.search(search="N_1", limit=10, offset=0)
+            assert total == 1 and [u.email for u in found] == ["ann_1@example.test"], "_ is itself, in any case"
+            found, total = await uow.users.search(search="b%@", limit=10, offset=0)
+            assert total == 1 and [u.email for u in found] == ["bob%@example.test"], "% is itself"
+            page, total = await uow.users.search(search="ann", limit=1, offset=1)
+            assert total == 2 and [u.id for u in page] == [made[0]]
+            beyond, total = await uow.users.search(search="ann", limit=5, offset=5)
+            assert (beyond, total) == ([], 2), "a page past the end still says how many match"
+
+    check(spec)
+
+
+def test_an_accounts_role_quota_session_epoch_and_last_sign_in_are_set(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject, quota=1000)
+        async with subject.uow() as uow:
+            assert await uow.users.reserve_bytes(user_id, 600)
+            await uow.users.set_admin(user_id, True)
+            assert not await uow.users.set_quota(user_id, 599), "below what it uses: refused in the statement"
+            assert await uow.users.set_quota(user_id, 600)
+            await uow.users.end_sessions(user_id)
+            await uow.users.end_sessions(user_id)
+            await uow.users.signed_in(user_id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            user = await uow.users.get(user_id)
+            assert user is not None
+            assert (user.is_admin, user.quota_bytes, user.used_bytes, user.session_epoch) == (True, 600, 600, 2)
+            assert user.last_signed_in_at == NOW
+            [listed] = [u for u in await uow.users.list() if u.id == user_id]
+            assert listed == user
+
+    check(spec)
+
+
+async def add_invitation(subject: Subject, email: str, token: str, **terms: Any) -> Any:
+    values: dict[str, Any] = {"is_admin": False, "invited_by_email": "root@example.test", **terms}
+    values.setdefault("expires_at", NOW + timedelta(days=7))
+    async with subject.uow() as uow:
+        invitation = await uow.invitations.add(email=email, token_hash=f"hash-{token}", now=NOW, **values)
+        await uow.commit()
+    await subject.tick()
+    return invitation
+
+
+def test_an_invitation_is_found_by_id_token_hash_and_address_while_pending(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        made = await add_invitation(subject, "ann@example.test", "a", is_admin=True)
+        async with subject.uow() as uow:
+            found = await uow.invitations.get(made.id)
+            assert found == made and found is not None
+            assert (found.email, found.is_admin, found.invited_by_email) == (
+                "ann@example.test",
+                True,
+                "root@example.test",
+            )
+            assert (found.created_at, found.expires_at, found.accepted_at, found.revoked_at) == (
+                NOW, NOW + timedelta(days=7), None, None,
+            )  # fmt: skip
+            assert await uow.invitations.by_token("hash-a") == made
+            assert await uow.invitations.by_token("hash-b") is None
+            assert await uow.invitations.get(10**9) is None
+            assert await uow.invitations.pending_for("ann@example.test", NOW) == made
+            assert await uow.invitations.pending_for("ann@example.test", NOW + timedelta(days=7)) is None, "expired"
+            assert await uow.invitations.pending_for("bob@example.test", NOW) is None
+
+    check(spec)
+
+
+def test_an_invitation_is_accepted_once_and_only_while_pending(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        await add_invitation(subject, "ann@example.test", "a")
+        gone = await add_invitation(subject, "bob@example.test", "b", expires_at=NOW)
+        withdrawn = await add_invitation(subject, "cat@example.test", "c")
+        async with subject.uow() as uow:
+            assert await uow.invitations.revoke(withdrawn.id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            taken = await uow.invitations.accept("hash-a", NOW)
+            assert taken is not None and (taken.email, taken.accepted_at) == ("ann@example.test", NOW)
+            assert await uow.invitations.accept("hash-a", NOW) is None, "once"
+            assert await uow.invitations.accept("hash-b", NOW) is None, "expired at this instant"
+            assert await uow.invitations.accept("hash-c", NOW) is None, "withdrawn"
+            assert await uow.invitations.accept("hash-x", NOW) is None
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert not await uow.invitations.revoke(taken.id, NOW), "accepted: not withdrawn"
+            assert not await uow.invitations.renew(taken.id, token_hash="hash-a2", expires_at=NOW), "nor renewed"
+            assert not await uow.invitations.revoke(withdrawn.id, NOW), "withdrawn once"
+            assert not await uow.invitations.renew(withdrawn.id, token_hash="hash-c2", expires_at=NOW)
+            renewed_until = NOW + timedelta(days=30)
+            assert await uow.invitations.renew(gone.id, token_hash="hash-b2", expires_at=renewed_until), "expired: yes"
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.invitations.by_token("hash-b") is None, "the old link's hash is gone"
+            renewed = await uow.invitations.by_token("hash-b2")
+            assert renewed is not None and renewed.id == gone.id and renewed.expires_at == renewed_until
+            assert await uow.invitations.accept("hash-b2", NOW) is not None
+
+    check(spec)
+
+
+def test_the_database_and_the_domain_agree_on_each_invitations_state_and_list_it_newest_first(
+    check: Callable[[Spec], None],
+) -> None:
+    """``Invitation.status`` is the rule; the repository's filter is held to it in every state, edges included."""
+
+    async def spec(subject: Subject) -> None:
+        states = {
+            "pending": {},
+            "expiring this instant": {"expires_at": NOW},
+            "expired": {"expires_at": NOW - timedelta(seconds=1)},
+            "accepted": {},
+            "revoked": {},
+            "revoked and expired": {"expires_at": NOW - timedelta(days=1)},
+        }
+        made = {name: await add_invitation(subject, f"{i}@example.test", str(i), **terms)
+                for i, (name, terms) in enumerate(states.items())}  # fmt: skip
+        async with subject.uow() as uow:
+            await uow.invitations.accept(f"hash-{list(states).index('accepted')}", NOW)
+            for name in ("revoked", "revoked and expired"):
+                await uow.invitations.revoke(made[name].id, NOW)
+            await uow.commit()
+        async with subject.uow() as uow:
+            every, total = await uow.invitations.list(status=None, now=NOW, limit=10, offset=0)
+            assert total == 6 and [i.id for i in every] == [i.id for i in made.values()][::-1], "newest first"
+            for status in INVITATION_STATUSES:
+                found, count = await uow.invitations.list(status=status, now=NOW, limit=10, offset=0)
+                assert count == len(found) and all(i.status(NOW) == status for i in found), status
+                assert {i.id for i in found} == {i.id for i in every if i.status(NOW) == status}, status
+            assert {i.status(NOW) for i in every} == set(INVITATION_STATUSES)
+            page, total = await uow.invitations.list(status=None, now=NOW, limit=2, offset=2)
+            assert total == 6 and [i.id for i in page] == [made["accepted"].id, made["expired"].id]
+            beyond, total = await uow.invitations.list(status="pending", now=NOW, limit=2, offset=4)
+            assert (beyond, total) == ([], 1)
 
     check(spec)
 

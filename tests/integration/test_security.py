@@ -11,6 +11,7 @@ import redis
 import sqlalchemy as sa
 
 from satchel.adapters.db.schema import users
+from satchel.services.users import UserChange
 
 from support.app import PASSWORD, Account, App, AppFactory
 
@@ -110,7 +111,7 @@ def test_login_is_rate_limited(app: App) -> None:
 
 
 def test_signup_can_be_switched_off(make_app: AppFactory) -> None:
-    with make_app(SATCHEL_SIGNUP_ENABLED="false") as app:
+    with make_app(SATCHEL_SIGNUP="closed") as app:
         token = app.csrf("/signup")
         response = app.client.post(
             "/signup", data={"email": "new@example.test", "password": PASSWORD, "csrf_token": token}
@@ -120,7 +121,7 @@ def test_signup_can_be_switched_off(make_app: AppFactory) -> None:
 
 def test_a_disabled_account_can_neither_sign_in_nor_use_its_tokens(app: App) -> None:
     alice = app.account()
-    app.call(app.services.accounts.set_disabled, alice.email, True)
+    app.call(app.services.users.change, alice.email, UserChange(disabled=True))
     assert app.client.get("/api/me", headers=alice.auth).status_code == 401
     assert app.sign_in(alice).status_code == 403
 

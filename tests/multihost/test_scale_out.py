@@ -183,6 +183,7 @@ def cluster() -> Iterator[Cluster]:
             "SECRET_KEY": secrets.token_urlsafe(40),  # the same on every host: a cookie signed on one is good on all
             "RELEASE_ID": f"scale-out-{net.run}",
             "EMAIL_URL": "console://",
+            "SATCHEL_SIGNUP": "open",  # visitors sign up through the proxy below
             "FORWARDED_ALLOW_IPS": hosts["lb"].address,  # X-Forwarded-* believed from nginx, and nobody else
             "PORT": str(PORT),
             "WEB_CONCURRENCY": "1",  # the hosts, not the processes per host, are what this test scales

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.audit import AuditEvent, AuditFilter, announce
 from satchel.domain.files import StoredFile
+from satchel.domain.invitations import Invitation
 from satchel.domain.jobs import FAILED, PENDING, Job
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
@@ -69,6 +70,8 @@ class Tables:
     upload_requests: dict[int, UploadRequest] = field(default_factory=dict)
     request_files: dict[int, list[str]] = field(default_factory=dict)  # by request, in the order received
     uploads: dict[str, Upload] = field(default_factory=dict)
+    invitations: dict[int, Invitation] = field(default_factory=dict)
+    invitation_hashes: dict[int, str] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     last_id: int = 0
 
@@ -107,6 +110,10 @@ class FakeDatabase:
         return self.tables.shares
 
     @property
+    def invitations(self) -> dict[int, Invitation]:
+        return self.tables.invitations
+
+    @property
     def audit(self) -> list[AuditEvent]:
         return self.tables.audit
 
@@ -131,6 +138,7 @@ class FakeUnitOfWork:
         self.jobs = FakeJobs(staged, self._db.clock)
         self.requests = FakeUploadRequests(staged)
         self.uploads = FakeUploads(staged)
+        self.invitations = FakeInvitations(staged)
         self.audit = FakeAudit(staged)
         self._staged = staged
         return self
@@ -171,6 +179,11 @@ class FakeUsers:
     async def by_email(self, email: str) -> User | None:
         return _copy(next((u for u in self._t.users.values() if u.email == email), None))
 
+    async def search(self, *, search: str | None, limit: int, offset: int) -> tuple[list[User], int]:
+        needle = (search or "").casefold()
+        found = sorted((u for u in self._t.users.values() if needle in u.email.casefold()), key=lambda u: -u.id)
+        return [_copy(u) for u in found[offset : offset + limit]], len(found)
+
     async def list(self) -> list[User]:
         return [_copy(u) for _, u in sorted(self._t.users.items())]
 
@@ -181,6 +194,25 @@ class FakeUsers:
     async def set_disabled(self, user_id: int, disabled: bool) -> None:
         if user := self._t.users.get(user_id):
             user.disabled = disabled
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> None:
+        if user := self._t.users.get(user_id):
+            user.is_admin = is_admin
+
+    async def set_quota(self, user_id: int, quota_bytes: int) -> bool:
+        user = self._t.users.get(user_id)
+        if user is None or user.used_bytes > quota_bytes:
+            return False
+        user.quota_bytes = quota_bytes
+        return True
+
+    async def end_sessions(self, user_id: int) -> None:
+        if user := self._t.users.get(user_id):
+            user.session_epoch += 1
+
+    async def signed_in(self, user_id: int, at: datetime) -> None:
+        if user := self._t.users.get(user_id):
+            user.last_signed_in_at = at
 
     async def reserve_bytes(self, user_id: int, size: int) -> bool:
         user = self._t.users.get(user_id)
@@ -452,6 +484,66 @@ class FakeUploads:
 
     async def live_ids(self) -> set[str]:
         return set(self._t.uploads)
+
+
+class FakeInvitations:
+    """Invitations, with the hash of each one's token kept beside it as the table keeps it."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(
+        self, *, email: str, is_admin: bool, token_hash: str, invited_by_email: str | None, expires_at: datetime,
+        now: datetime,
+    ) -> Invitation:  # fmt: skip
+        if token_hash in self._t.invitation_hashes.values():
+            raise ConstraintViolation("invitations.token_hash already exists")
+        invitation = Invitation(
+            id=self._t.next_id(), email=email, is_admin=is_admin, invited_by_email=invited_by_email, created_at=now,
+            expires_at=expires_at,
+        )  # fmt: skip
+        self._t.invitations[invitation.id] = invitation
+        self._t.invitation_hashes[invitation.id] = token_hash
+        return _copy(invitation)
+
+    async def get(self, invitation_id: int) -> Invitation | None:
+        return _copy(self._t.invitations.get(invitation_id))
+
+    async def by_token(self, token_hash: str) -> Invitation | None:
+        found = [i for i, stored in self._t.invitation_hashes.items() if stored == token_hash]
+        return _copy(self._t.invitations[found[0]]) if found else None
+
+    async def pending_for(self, email: str, now: datetime) -> Invitation | None:
+        pending = [i for i in self._t.invitations.values() if i.email == email and i.is_open(now)]
+        return _copy(max(pending, key=lambda i: i.id)) if pending else None
+
+    async def list(self, *, status: str | None, now: datetime, limit: int, offset: int) -> tuple[list[Invitation], int]:
+        found = [i for i in self._t.invitations.values() if status is None or i.status(now) == status]
+        found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+        return [_copy(i) for i in found[offset : offset + limit]], len(found)
+
+    async def renew(self, invitation_id: int, *, token_hash: str, expires_at: datetime) -> bool:
+        invitation = self._t.invitations.get(invitation_id)
+        if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
+            return False
+        invitation.expires_at = expires_at
+        self._t.invitation_hashes[invitation_id] = token_hash
+        return True
+
+    async def revoke(self, invitation_id: int, now: datetime) -> bool:
+        invitation = self._t.invitations.get(invitation_id)
+        if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
+            return False
+        invitation.revoked_at = now
+        return True
+
+    async def accept(self, token_hash: str, now: datetime) -> Invitation | None:
+        found = [i for i, stored in self._t.invitation_hashes.items() if stored == token_hash]
+        invitation = self._t.invitations[found[0]] if found else None
+        if invitation is None or not invitation.is_open(now):
+            return None
+        invitation.accepted_at = now
+        return _copy(invitation)
 
 
 class FakeJobs:

@@ -118,7 +118,8 @@ def run_satchel(
 def create_account(
     env: dict[str, str], email: str, password: str = "correct horse battery staple", *, admin: bool = False
 ) -> str:
-    """An account made with the admin commands, as an operator would; returns a new API token."""
+    """An account made with the admin commands, as an operator would (an administrator's with ``admin``);
+    returns a new API token."""
     command = [sys.executable, "-m", "satchel", "users", "create", email, "--password-stdin", *(["--admin"] * admin)]
     created = subprocess.run(command, input=password + "\n", env=env, capture_output=True, text=True, timeout=60)
     assert created.returncode == 0, created.stderr

@@ -15,12 +15,16 @@ from satchel.domain.accounts import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
+    SignupByInvitation,
     SignupDisabled,
+    SignupMode,
+    SignupPolicy,
     User,
     clean_token_name,
 )
-from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
+from satchel.domain.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from satchel.services.accounts import LOGIN_ATTEMPTS, TOKEN_PREFIX, Accounts, NewToken
+from satchel.services.users import UserAdmin, UserChange
 from satchel.web.api.schemas import TokenIn
 
 from support.fakes import FakeClock, FakeDatabase, FakePasswordHasher, FakeRateLimiter
@@ -30,14 +34,15 @@ QUOTA = 5_000_000
 
 
 class World:
-    def __init__(self, *, signup_enabled: bool = True) -> None:
+    def __init__(self, *, signup: SignupMode = "open") -> None:
         self.clock = FakeClock()
         self.db = FakeDatabase(self.clock)
         self.limiter = FakeRateLimiter()
         self.accounts = Accounts(
-            self.db.uow, FakePasswordHasher(), self.limiter, default_quota=QUOTA, signup_enabled=signup_enabled,
+            self.db.uow, FakePasswordHasher(), self.limiter, default_quota=QUOTA, signup=SignupPolicy(signup),
             clock=self.clock,
         )  # fmt: skip
+        self.users = UserAdmin(self.db.uow, clock=self.clock)
 
     def sign_up(self, email: str = "alice@example.com", password: str = PASSWORD) -> User:
         return asyncio.run(self.accounts.sign_up(email, password))
@@ -52,7 +57,7 @@ class World:
         return asyncio.run(self.accounts.authenticate_token(secret))
 
     def disable(self, email: str = "alice@example.com") -> None:
-        asyncio.run(self.accounts.set_disabled(email, True))
+        asyncio.run(self.users.change(email, UserChange(disabled=True)))
 
 
 @pytest.fixture
@@ -74,11 +79,14 @@ def test_sign_up_stores_only_the_password_hash(world: World) -> None:
     assert world.db.users[user.id].password_hash == "hashed:" + PASSWORD
 
 
-def test_sign_up_is_refused_when_disabled_but_create_user_still_works() -> None:
-    world = World(signup_enabled=False)
-    with pytest.raises(SignupDisabled):
+@pytest.mark.parametrize(("signup", "refusal"), [("invite", SignupByInvitation), ("closed", SignupDisabled)])
+def test_sign_up_is_refused_unless_open_but_create_user_still_works(
+    signup: SignupMode, refusal: type[DomainError]
+) -> None:
+    world = World(signup=signup)
+    with pytest.raises(refusal):
         world.sign_up()
-    assert world.db.users == {}
+    assert world.db.users == {} and world.db.audit == []
 
     admin = asyncio.run(world.accounts.create_user("admin@example.com", PASSWORD, is_admin=True))
     assert world.db.users[admin.id].is_admin
@@ -198,7 +206,8 @@ def test_password_change_ends_sessions_stamped_with_the_old_password(world: Worl
 
     assert asyncio.run(world.accounts.active_user(user.id, stamp=old_stamp)) is None
     assert changed.session_stamp != old_stamp
-    assert asyncio.run(world.accounts.active_user(user.id, stamp=changed.session_stamp)) == changed
+    active = asyncio.run(world.accounts.active_user(user.id, stamp=changed.session_stamp))
+    assert active is not None and (active.id, active.password_hash) == (changed.id, changed.password_hash)
     assert world.sign_in(password="a brand new password").session_stamp == changed.session_stamp
 
 

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from satchel.adapters.mail import ConsoleMailer
-from satchel.domain.notifications import share_invitation
+from satchel.domain.notifications import invitation, share_invitation
 from satchel.ports.mail import Message
 from satchel.runtime.logging import configure_logging, get_logger, mask_secrets
 
@@ -85,7 +85,15 @@ def test_the_access_log_path_of_a_share_or_an_upload_link_names_no_token() -> No
     assert loggable_path("/previews/abc.s1.1700000000.c2lnbmVk") == "/previews/{pass}", "a pass is a key too"
 
 
+def test_the_access_log_path_of_an_invitation_names_no_token() -> None:
+    from satchel.web.middleware import loggable_path
+
+    assert loggable_path(f"/invite/{INVITATION_TOKEN}") == "/invite/{token}"
+    assert loggable_path("/admin/invitations/12/resend") == "/admin/invitations/12/resend"
+
+
 SHARE_TOKEN = "Zq3vN8-xK2_pL5mR7tW9yB4cD6fH1jA0"
+INVITATION_TOKEN = "Hq7-2bXw_Kp9mTn4vR8sLd3cFj6gYz1aQe5uWo0iPl8"
 API_TOKEN = "sat_" + "Xy7-Qw_" * 6
 
 
@@ -96,12 +104,14 @@ def test_secrets_inside_values_are_masked_whatever_the_key(capfd: pytest.Capture
         "relay.tick_failed",
         detail="connection to postgresql://satchel:pg-pass-1@db:5432/satchel failed",
         link=f"https://files.example.test/s/{SHARE_TOKEN}/download",
+        invitation=f"Open your account: https://files.example.test/invite/{INVITATION_TOKEN}",
         header=f"Authorization: Bearer {API_TOKEN}",
         seen=[f"used {API_TOKEN}", {"query": "next=/files&password=hunter22"}],
     )
     [event] = json_lines(capfd)
     assert event["detail"] == "connection to postgresql://satchel:***@db:5432/satchel failed"
     assert event["link"] == "https://files.example.test/s/{token}/download"
+    assert event["invitation"] == "Open your account: https://files.example.test/invite/{token}"
     assert event["header"] == "Authorization: Bearer ***"
     assert event["seen"] == ["used sat_***", {"query": "next=/files&password=***"}]
 
@@ -136,7 +146,8 @@ def test_masking_leaves_ordinary_text_alone() -> None:
 
 def test_masking_takes_linear_time_on_hostile_text() -> None:
     started = time.perf_counter()
-    for hostile in ("token" * 100_000, "a://b:" * 100_000, "x" * 500_000, "sat_" * 100_000, "/s/" * 100_000):
+    hostile_texts = ("token" * 100_000, "a://b:" * 100_000, "x" * 500_000, "sat_" * 100_000, "/s/" * 100_000)
+    for hostile in (*hostile_texts, "/invite/" * 100_000):
         mask_secrets(hostile)
     assert time.perf_counter() - started < 2
 
@@ -153,3 +164,17 @@ def test_the_console_mailer_writes_share_invitations_without_their_token(capfd: 
     assert event["to"] == ["bob@example.test"]
     assert "ann@example.test shared report.pdf with you." in event["text"]
     assert "Download: http://files.example.test/s/{token}" in event["text"]
+
+
+def test_the_console_mailer_writes_invitations_without_their_token(capfd: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    configure_logging(process="worker", release="r1")
+    capfd.readouterr()
+    url = f"http://files.example.test/invite/{INVITATION_TOKEN}"
+    notice = invitation("ines@example.test", "ann@example.test", url, datetime(2026, 1, 8, tzinfo=UTC), as_admin=False)
+    ConsoleMailer().send(Message(to=notice.to, subject=notice.subject, text=notice.text, html=notice.html))
+    out = capfd.readouterr().out
+    assert INVITATION_TOKEN not in out
+    [event] = [e for e in (json.loads(line) for line in out.splitlines()) if e["event"] == "mail.console"]
+    assert "Open your account: http://files.example.test/invite/{token}" in event["text"]

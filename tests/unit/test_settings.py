@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from satchel.settings import ConfigError, Settings, describe, load_settings, redact_url
+from satchel.settings import RETIRED, ConfigError, Settings, describe, load_settings, redact_url
 
 SECRET = "s3cr3t-" + "x" * 40
 VALID = {
@@ -23,6 +23,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for field in Settings.model_fields.values():
         if field.alias:
             monkeypatch.delenv(field.alias, raising=False)
+    for name in RETIRED:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
 
@@ -45,12 +47,12 @@ def test_a_complete_environment_is_valid() -> None:
 
 
 def test_several_bad_values_are_all_reported() -> None:
-    lines = config_errors(**VALID, PORT="eighty", WEB_CONCURRENCY="0", LOG_LEVEL="LOUD", SATCHEL_SIGNUP_ENABLED="maybe")
+    lines = config_errors(**VALID, PORT="eighty", WEB_CONCURRENCY="0", LOG_LEVEL="LOUD", SATCHEL_SIGNUP="maybe")
     assert line_for(lines, "PORT") == "PORT: expected a whole number, found 'eighty'"
     assert line_for(lines, "WEB_CONCURRENCY") == "WEB_CONCURRENCY: expected a number of at least 1, found '0'"
     assert "expected" in line_for(lines, "LOG_LEVEL")
     assert "'LOUD'" in line_for(lines, "LOG_LEVEL")
-    assert line_for(lines, "SATCHEL_SIGNUP_ENABLED").endswith("expected true or false, found 'maybe'")
+    assert line_for(lines, "SATCHEL_SIGNUP") == "SATCHEL_SIGNUP: expected 'open', 'invite' or 'closed', found 'maybe'"
     assert len(lines) == 4
 
 
@@ -359,3 +361,44 @@ def test_previews_come_from_the_apps_own_origin_unless_another_is_named() -> Non
 def test_a_preview_origin_is_an_origin_apart_from_the_apps(public: str | None, origin: str, expected: str) -> None:
     given = {**VALID, "SATCHEL_PREVIEW_ORIGIN": origin} | ({"SATCHEL_PUBLIC_URL": public} if public else {})
     assert line_for(config_errors(**given), "SATCHEL_PREVIEW_ORIGIN").startswith(f"SATCHEL_PREVIEW_ORIGIN: {expected}")
+
+
+# --- who may open an account ------------------------------------------------------------------------
+
+
+def test_sign_up_is_by_invitation_unless_the_environment_says_otherwise() -> None:
+    settings = load_settings(**VALID)
+    assert (settings.signup, settings.invitation_days) == ("invite", 7)
+
+
+@pytest.mark.parametrize("policy", ["open", "invite", "closed"])
+def test_each_sign_up_policy_is_taken_as_given(policy: str) -> None:
+    assert load_settings(**VALID, SATCHEL_SIGNUP=policy).signup == policy
+
+
+@pytest.mark.parametrize("days", ["0", "366", "a week"])
+def test_an_invitation_lasts_one_day_to_a_year(days: str) -> None:
+    assert line_for(config_errors(**VALID, SATCHEL_INVITATION_DAYS=days), "SATCHEL_INVITATION_DAYS")
+    assert load_settings(**VALID, SATCHEL_INVITATION_DAYS="30").invitation_days == 30
+
+
+RETIRED_LINE = (
+    "SATCHEL_SIGNUP_ENABLED: no longer read; set SATCHEL_SIGNUP=open, invite or closed (true was open, "
+    "false is closed) instead"
+)
+
+
+def test_the_retired_sign_up_switch_is_one_line_naming_its_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SATCHEL_SIGNUP_ENABLED", "false")
+    assert config_errors(**VALID) == [RETIRED_LINE], "never ignored: sign-up must not open where it was closed"
+    assert config_errors(**VALID, PORT="eighty") == [RETIRED_LINE, "PORT: expected a whole number, found 'eighty'"]
+
+
+def test_the_retired_sign_up_switch_is_found_in_the_env_file_and_as_a_file_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("SATCHEL_SIGNUP_ENABLED=true\n")
+    assert config_errors(**VALID) == [RETIRED_LINE]
+    (tmp_path / ".env").unlink()
+    monkeypatch.setenv("SATCHEL_SIGNUP_ENABLED_FILE", str(tmp_path / "signup"))
+    assert config_errors(**VALID) == [RETIRED_LINE]

@@ -122,6 +122,7 @@ class Supervisor:
             "SECRET_KEY": _secret_key(self.data_dir),
             "WEB_CONCURRENCY": "1",
             "GRACEFUL_TIMEOUT": "5",
+            "SATCHEL_SIGNUP": "open",  # the first run: open the URL, create an account
         }
         if sys.stdout.isatty():
             defaults["LOG_FORMAT"] = "console"

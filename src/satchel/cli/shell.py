@@ -19,7 +19,7 @@ def shell() -> None:
     services = open_services(settings, pooled=False)
     banner = (
         f"Satchel {__version__} (release {settings.release_id}) shell\n"
-        "  settings, services      e.g. run(services.accounts.users())\n"
+        "  settings, services      e.g. run(services.users.everyone())\n"
         "  run(coroutine)          runs it to completion and returns its result"
     )
     try:

@@ -8,12 +8,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, Literal
 
 from satchel.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, TooLarge
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
+MAX_QUOTA: Final = 2**53 - 1  # 8 PiB, beyond any store: the largest whole number every JSON client holds exactly
 
 
 class InvalidCredentials(DomainError):
@@ -36,6 +38,22 @@ class NotAdmin(Forbidden):
 
 class SignupDisabled(Forbidden):
     """Sign-up is closed on this server; ask an administrator for an account."""
+
+
+class SignupByInvitation(Forbidden):
+    """Accounts on this server are by invitation: open the link in your invitation, or ask an administrator."""
+
+
+class InvitationsClosed(Conflict):
+    """Sign-up is closed here (SATCHEL_SIGNUP=closed), invitations too: create the account with a password instead."""
+
+
+class SelfLockout(Conflict):
+    """An administrator cannot disable or demote their own account: another administrator must."""
+
+
+class QuotaBelowUsage(Conflict):
+    """The account already uses more than that quota."""
 
 
 class QuotaExceeded(TooLarge):
@@ -84,6 +102,49 @@ def check_password_strength(password: str) -> None:
         raise InvalidInput("That password is too long.")
 
 
+def check_quota(quota_bytes: int) -> None:
+    if not 0 < quota_bytes <= MAX_QUOTA:
+        raise InvalidInput("A quota is a positive number of bytes.")
+
+
+# Who may open an account, as SATCHEL_SIGNUP says: set by the environment, never by the database (factor III).
+SignupMode = Literal["open", "invite", "closed"]
+
+
+@dataclass(frozen=True)
+class SignupPolicy:
+    """``open``: anyone signs up. ``invite``: only an invitation link opens an account. ``closed``: neither;
+    administrators create accounts. Administrators may create accounts under every policy."""
+
+    mode: SignupMode
+
+    @property
+    def sign_up_open(self) -> bool:
+        return self.mode == "open"
+
+    @property
+    def invitations_open(self) -> bool:
+        return self.mode != "closed"
+
+    def ensure_sign_up(self) -> None:
+        if self.mode == "invite":
+            raise SignupByInvitation()
+        if self.mode == "closed":
+            raise SignupDisabled()
+
+    def ensure_invitations(self) -> None:
+        """Inviting someone needs a policy that takes invitations."""
+        if not self.invitations_open:
+            raise InvitationsClosed()
+
+    def ensure_invitation_links(self) -> None:
+        """An invitation's link opens an account unless sign-up is closed altogether."""
+        if not self.invitations_open:
+            raise SignupDisabled(
+                "Sign-up is closed on this server, invitation links included: ask an administrator for an account."
+            )
+
+
 @dataclass
 class User:
     """The accounts aggregate root. Quota is its invariant: used never exceeds quota."""
@@ -96,6 +157,8 @@ class User:
     quota_bytes: int
     used_bytes: int
     created_at: datetime
+    session_epoch: int = 0  # moved on to end every session at once (an administrator disabling the account)
+    last_signed_in_at: datetime | None = None
 
     @property
     def remaining_bytes(self) -> int:
@@ -103,8 +166,11 @@ class User:
 
     @property
     def session_stamp(self) -> str:
-        """Changes whenever the password does: a session remembers it at sign-in and ends when it no longer matches."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        """Changes whenever the password or the session epoch does: a session remembers it at sign-in and ends
+        when it no longer matches."""
+        # Epoch 0 keeps the stamp sessions were given before epochs existed: nobody is signed out by an upgrade.
+        seed = self.password_hash if not self.session_epoch else f"{self.password_hash}#{self.session_epoch}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
     def signed_in_with(self, stamp: str | None) -> bool:
         """Whether a session stamped ``stamp`` was opened with the current password."""
@@ -120,9 +186,21 @@ class User:
         if not self.is_admin:
             raise NotAdmin()
 
+    def ensure_may_restrict(self, target: User) -> None:
+        """Disabling or demoting is for someone else's account, so no administrator locks themselves out (and
+        the last administrator always remains one)."""
+        if target.id == self.id:
+            raise SelfLockout()
+
     def ensure_room_for(self, size: int) -> None:
         if size > self.remaining_bytes:
             raise QuotaExceeded()
+
+    def ensure_quota_holds(self, quota_bytes: int) -> None:
+        """A new quota keeps the invariant: it is a quota at all, and what the account uses fits in it."""
+        check_quota(quota_bytes)
+        if quota_bytes < self.used_bytes:
+            raise QuotaBelowUsage(f"{self.email} already uses {self.used_bytes:,} bytes, more than that quota.")
 
 
 @dataclass

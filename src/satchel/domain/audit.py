@@ -23,8 +23,19 @@ SHARE_REVOKED: Final = "share.revoked"
 SHARE_DOWNLOADED: Final = "share.downloaded"
 SIGNED_IN: Final = "account.signed_in"
 SIGN_IN_FAILED: Final = "account.sign_in_failed"
+SIGNED_UP: Final = "account.signed_up"
+INVITATION_ACCEPTED: Final = "account.invitation_accepted"
 ADMIN_FILE_DELETED: Final = "admin.file_deleted"
 ADMIN_SHARE_REVOKED: Final = "admin.share_revoked"
+ADMIN_USER_CREATED: Final = "admin.user_created"
+ADMIN_USER_INVITED: Final = "admin.user_invited"
+ADMIN_INVITATION_RESENT: Final = "admin.invitation_resent"
+ADMIN_INVITATION_REVOKED: Final = "admin.invitation_revoked"
+ADMIN_USER_DISABLED: Final = "admin.user_disabled"
+ADMIN_USER_ENABLED: Final = "admin.user_enabled"
+ADMIN_GRANTED: Final = "admin.admin_granted"
+ADMIN_REVOKED: Final = "admin.admin_revoked"
+ADMIN_QUOTA_CHANGED: Final = "admin.quota_changed"
 JOB_RETRIED: Final = "job.retried"
 ACTIONS: Final[tuple[str, ...]] = (
     FILE_UPLOADED,
@@ -34,10 +45,22 @@ ACTIONS: Final[tuple[str, ...]] = (
     SHARE_DOWNLOADED,
     SIGNED_IN,
     SIGN_IN_FAILED,
+    SIGNED_UP,
+    INVITATION_ACCEPTED,
     ADMIN_FILE_DELETED,
     ADMIN_SHARE_REVOKED,
+    ADMIN_USER_CREATED,
+    ADMIN_USER_INVITED,
+    ADMIN_INVITATION_RESENT,
+    ADMIN_INVITATION_REVOKED,
+    ADMIN_USER_DISABLED,
+    ADMIN_USER_ENABLED,
+    ADMIN_GRANTED,
+    ADMIN_REVOKED,
+    ADMIN_QUOTA_CHANGED,
     JOB_RETRIED,
 )
+COMMAND_LINE: Final = "command line"  # the client of a change an operator made with a satchel command
 MAX_CLIENT = 64
 MAX_SUBJECT = 64  # the longest is a job's or a file's: 'file:' and 32 hex digits
 
@@ -47,7 +70,8 @@ log = logging.getLogger("satchel.audit")
 @dataclass
 class AuditEvent:
     """One thing that happened. ``actor_email`` is the actor's address at the time: it outlives the account.
-    ``subject`` is what it happened to, by kind and id: ``file:<id>``, ``share:<id>``, ``user:<id>``, ``job:<id>``."""
+    ``subject`` is what it happened to, by kind and id: ``file:<id>``, ``share:<id>``, ``user:<id>``, ``job:<id>``,
+    ``invitation:<id>``."""
 
     action: str
     at: datetime

@@ -71,11 +71,30 @@ class StoredFile:
             raise ScanPending()
 
 
+# The one unit system pages, mails and commands show and take sizes in: binary, as quotas are set ("50 GiB").
+SIZE_UNITS: dict[str, int] = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+_SIZE = re.compile(r"\s*([0-9]{1,15}(?:\.[0-9]{1,6})?)\s*([A-Za-z]{0,3})\s*")
+
+
 def human_size(size: int) -> str:
-    """A size as the pages and mails show it: one unit system everywhere."""
+    """A size as the pages and mails show it: one unit system everywhere ("50 GiB", "3.1 MiB", "12 B")."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f}".removesuffix(".0") + f" {unit}"
+        value /= 1024
     return f"{size} B"
+
+
+def parse_size(text: str) -> int:
+    """A size typed with its unit (``100GiB``, ``1.5 TiB``, ``512 MiB``; no unit is bytes), in bytes."""
+    match = _SIZE.fullmatch(text)
+    units = {name.lower(): factor for name, factor in SIZE_UNITS.items()}
+    if match is None or match.group(2).lower() not in {*units, ""}:
+        raise InvalidInput("Give a size with a binary unit: B, KiB, MiB, GiB or TiB (like 100GiB).")
+    number, unit = str(match.group(1)), str(match.group(2))
+    whole, _, fraction = number.partition(".")
+    factor = units.get(unit.lower(), 1)
+    # Exact arithmetic on the digits typed: 1.1 GiB is 1181116006 bytes, not what a float makes of it.
+    scale = int(10 ** len(fraction))
+    return (int(whole) * scale + int(fraction or 0)) * factor // scale

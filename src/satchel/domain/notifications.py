@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 
 
@@ -53,3 +54,14 @@ def request_received(owner: str, url: str, file_name: str, size: str, note: str 
         lines.append(f"The link asks: {note}")
     text = "\n\n".join([*lines, f"See what came in: {url}"]) + "\n"
     return Notice((owner,), f"New file through your upload link: {file_name}", text, _html(lines, url, "See it"))
+
+
+def invitation(recipient: str, inviter: str | None, url: str, expires_at: datetime, *, as_admin: bool) -> Notice:
+    who = inviter or "An administrator"
+    lines = [f"{who} invited you to open an account on Satchel, to share files by link."]
+    if as_admin:
+        lines.append("Your account will be an administrator's.")
+    until = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines.append(f"Choose a password to open it. The link works once, until {until}.")
+    text = "\n\n".join([*lines, f"Open your account: {url}"]) + "\n"
+    return Notice((recipient,), "You are invited to Satchel", text, _html(lines, url, "Open your account"))

@@ -11,6 +11,7 @@ from typing import Literal, Protocol, get_args
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.audit import AuditEvent, AuditFilter
 from satchel.domain.files import StoredFile
+from satchel.domain.invitations import Invitation
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
@@ -22,9 +23,22 @@ class UserRepository(Protocol):
     async def add(self, *, email: str, password_hash: str, is_admin: bool, quota_bytes: int) -> User: ...
     async def get(self, user_id: int) -> User | None: ...
     async def by_email(self, email: str) -> User | None: ...
+    async def search(self, *, search: str | None, limit: int, offset: int) -> tuple[list[User], int]:
+        """A page of accounts, newest first, those whose address contains ``search`` (any case) when it is given,
+        and how many match in all: one round trip."""
+
     async def list(self) -> list[User]: ...
     async def set_password(self, user_id: int, password_hash: str) -> None: ...
     async def set_disabled(self, user_id: int, disabled: bool) -> None: ...
+    async def set_admin(self, user_id: int, is_admin: bool) -> None: ...
+
+    async def set_quota(self, user_id: int, quota_bytes: int) -> bool:
+        """Set the quota only if what the user uses fits in it, atomically; False when it did not."""
+
+    async def end_sessions(self, user_id: int) -> None:
+        """Move the session epoch on: every session opened before ends (``User.session_stamp``)."""
+
+    async def signed_in(self, user_id: int, at: datetime) -> None: ...
 
     async def reserve_bytes(self, user_id: int, size: int) -> bool:
         """Add ``size`` to the user's usage only if it stays within quota, atomically."""
@@ -202,6 +216,31 @@ class UploadRequestRepository(Protocol):
         """The files that came in through the request and still exist, in the order they arrived."""
 
 
+class InvitationRepository(Protocol):
+    async def add(
+        self, *, email: str, is_admin: bool, token_hash: str, invited_by_email: str | None, expires_at: datetime,
+        now: datetime,
+    ) -> Invitation: ...  # fmt: skip
+    async def get(self, invitation_id: int) -> Invitation | None: ...
+    async def by_token(self, token_hash: str) -> Invitation | None: ...
+    async def pending_for(self, email: str, now: datetime) -> Invitation | None:
+        """The invitation to ``email`` still waiting at ``now``, if there is one."""
+
+    async def list(self, *, status: str | None, now: datetime, limit: int, offset: int) -> tuple[list[Invitation], int]:
+        """A page of invitations, newest first, those whose ``Invitation.status`` at ``now`` is ``status`` when
+        it is given, and how many match in all: one round trip."""
+
+    async def renew(self, invitation_id: int, *, token_hash: str, expires_at: datetime) -> bool:
+        """Give a pending or expired invitation a new token and expiry; False if it was accepted or revoked."""
+
+    async def revoke(self, invitation_id: int, now: datetime) -> bool:
+        """Withdraw an invitation unless it was accepted or revoked already; True if this call withdrew it."""
+
+    async def accept(self, token_hash: str, now: datetime) -> Invitation | None:
+        """Use the invitation up, only if it is pending at ``now``, in one atomic statement: of any number of
+        concurrent calls, one gets the invitation and the others None."""
+
+
 class AuditTrail(Protocol):
     """The audit trail: events written in the transaction of the change they record."""
 
@@ -232,6 +271,8 @@ class UnitOfWork(Protocol):
     def uploads(self) -> UploadRepository: ...
     @property
     def requests(self) -> UploadRequestRepository: ...
+    @property
+    def invitations(self) -> InvitationRepository: ...
     @property
     def audit(self) -> AuditTrail: ...
 

@@ -1,4 +1,4 @@
-"""Accounts use cases: sign-up, sign-in, passwords, API tokens, administration."""
+"""Accounts use cases: sign-up, sign-in, passwords, API tokens, and opening an account for someone."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from satchel.domain.accounts import (
     ApiToken,
     EmailTaken,
     InvalidCredentials,
-    SignupDisabled,
+    SignupPolicy,
     User,
     check_password_strength,
+    check_quota,
     clean_token_name,
     normalize_email,
 )
-from satchel.domain.audit import SIGN_IN_FAILED, SIGNED_IN, AuditEvent
+from satchel.domain.audit import ADMIN_USER_CREATED, SIGN_IN_FAILED, SIGNED_IN, SIGNED_UP, AuditEvent
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput, NotFound, TooManyAttempts
 from satchel.ports.persistence import UnitOfWorkFactory
@@ -51,14 +52,14 @@ class Accounts:
         limiter: RateLimiter,
         *,
         default_quota: int,
-        signup_enabled: bool,
+        signup: SignupPolicy,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._uow = uow
         self._passwords = passwords
         self._limiter = limiter
         self._default_quota = default_quota
-        self._signup_enabled = signup_enabled
+        self._signup = signup
         self._clock = clock
         self._decoy_hash = ""
 
@@ -66,23 +67,52 @@ class Accounts:
         if not self._decoy_hash:
             self._decoy_hash = await self._passwords.hash(secrets.token_urlsafe(16))
 
-    async def sign_up(self, email: str, password: str) -> User:
-        """Open an account, if sign-up is on on this server."""
-        if not self._signup_enabled:
-            raise SignupDisabled()
-        return await self.create_user(email, password)
+    async def sign_up(self, email: str, password: str, *, client: str | None = None) -> User:
+        """Open an account for oneself, if the sign-up policy lets anyone (``open``); recorded as
+        ``account.signed_up``."""
+        self._signup.ensure_sign_up()
 
-    async def create_user(self, email: str, password: str, *, is_admin: bool = False) -> User:
-        """Create an account regardless of the sign-up switch (administrators, the CLI)."""
+        def signed_up(user: User) -> AuditEvent:
+            return AuditEvent.of(SIGNED_UP, self._clock(), actor=user, subject=f"user:{user.id}", client=client)
+
+        return await self._open(email, password, is_admin=False, quota=self._default_quota, event=signed_up)
+
+    async def create_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        quota_bytes: int | None = None,
+        actor: User | None = None,
+        client: str | None = None,
+    ) -> User:
+        """Open an account for someone, whatever the sign-up policy (administrators, operators at the command
+        line); recorded as ``admin.user_created`` by ``actor``, or by an operator when there is none. Who may is
+        the caller's to check (``Administration.create_user`` asks ``ensure_admin``)."""
+        quota = self._default_quota if quota_bytes is None else quota_bytes
+        check_quota(quota)
+
+        def created(user: User) -> AuditEvent:
+            return AuditEvent.of(
+                ADMIN_USER_CREATED, self._clock(), actor=actor, subject=f"user:{user.id}", client=client,
+                address=user.email, is_admin=user.is_admin, quota_bytes=user.quota_bytes,
+            )  # fmt: skip
+
+        return await self._open(email, password, is_admin=is_admin, quota=quota, event=created)
+
+    async def _open(
+        self, email: str, password: str, *, is_admin: bool, quota: int, event: Callable[[User], AuditEvent]
+    ) -> User:
+        """One new account and its audit event, in one transaction."""
         email = normalize_email(email)
         check_password_strength(password)
         password_hash = await self._passwords.hash(password)
         async with self._uow() as uow:
             if await uow.users.by_email(email):
                 raise EmailTaken()
-            user = await uow.users.add(
-                email=email, password_hash=password_hash, is_admin=is_admin, quota_bytes=self._default_quota
-            )
+            user = await uow.users.add(email=email, password_hash=password_hash, is_admin=is_admin, quota_bytes=quota)
+            await uow.audit.record(event(user))
             await uow.commit()
         return user
 
@@ -118,6 +148,8 @@ class Accounts:
         )
         event.details.update(details)
         async with self._uow() as uow:
+            if user is not None and action == SIGNED_IN:
+                await uow.users.signed_in(user.id, event.at)
             await uow.audit.record(event)
             await uow.commit()
 
@@ -180,20 +212,6 @@ class Accounts:
                 await uow.tokens.touch(token.id, now)
                 await uow.commit()
         return None if user.disabled else user
-
-    async def users(self) -> list[User]:
-        async with self._uow() as uow:
-            return await uow.users.list()
-
-    async def set_disabled(self, email: str, disabled: bool) -> User:
-        async with self._uow() as uow:
-            user = await uow.users.by_email(normalize_email(email))
-            if user is None:
-                raise NotFound(f"No account for {email}.")
-            await uow.users.set_disabled(user.id, disabled)
-            await uow.commit()
-        user.disabled = disabled
-        return user
 
     async def token_for(self, email: str, name: str) -> NewToken:
         async with self._uow() as uow:

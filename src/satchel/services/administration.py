@@ -1,4 +1,4 @@
-"""Administration use cases: every user's files and shares, the audit trail, failed jobs.
+"""Administration use cases: accounts and invitations, every user's files and shares, the audit trail, failed jobs.
 
 Each use case that acts for someone takes the acting user and asks ``actor.ensure_admin()`` first, whatever the
 route in front of it checked. Removing a file or revoking a link goes the owner's own way (``Files.remove``,
@@ -9,19 +9,24 @@ command line, who are trusted as ``satchel jobs retry`` trusts them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from satchel.domain.accounts import User, normalize_email
+from satchel.domain.accounts import SignupPolicy, User, normalize_email
 from satchel.domain.audit import ACTIONS, ADMIN_FILE_DELETED, ADMIN_SHARE_REVOKED, AuditEvent, AuditFilter
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import InvalidInput
 from satchel.domain.files import StoredFile
+from satchel.domain.invitations import INVITATION_STATUSES, Invitation
 from satchel.domain.jobs import FAILED, Job
 from satchel.domain.sharing import OPEN_WHILE, Share
 from satchel.ports.persistence import FILE_SORTS, OwnedFile, OwnedShare, UnitOfWorkFactory
+from satchel.services.accounts import Accounts
 from satchel.services.files import Files
+from satchel.services.invitations import Invitations, NewInvitation
 from satchel.services.jobs import JobsAdmin
 from satchel.services.sharing import Sharing
+from satchel.services.users import UserAdmin, UserChange
 
 MAX_PAGE = 200
 SHARE_STATUSES = ("active", *(term.status for term in OPEN_WHILE))  # what Share.status can say
@@ -66,6 +71,25 @@ def _email(email: str | None) -> str | None:
         return email.strip().lower()[:MAX_SEARCH]  # matches nothing, as a search for it should
 
 
+@dataclass(frozen=True)
+class SignupTerms:
+    """Who may open an account and what an invited one gets: configuration (factor III), shown, never changed."""
+
+    policy: SignupPolicy
+    invitation_days: int
+    default_quota_bytes: int
+
+
+@dataclass(frozen=True)
+class People:
+    """The use cases the Users area delegates to, and the terms of sign-up it shows."""
+
+    accounts: Accounts
+    users: UserAdmin
+    invitations: Invitations
+    terms: SignupTerms
+
+
 class Administration:
     def __init__(
         self,
@@ -73,6 +97,7 @@ class Administration:
         files: Files,
         sharing: Sharing,
         jobs: JobsAdmin,
+        people: People,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -80,7 +105,65 @@ class Administration:
         self._files = files
         self._sharing = sharing
         self._jobs = jobs
+        self._people = people
         self._clock = clock
+
+    # --- users
+
+    def signup_terms(self, actor: User) -> SignupTerms:
+        actor.ensure_admin()
+        return self._people.terms
+
+    async def users(
+        self, actor: User, *, search: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[User], int]:
+        actor.ensure_admin()
+        _page(limit, offset)
+        return await self._people.users.search(search=search, limit=limit, offset=offset)
+
+    async def user(self, actor: User, user_id: int) -> User:
+        actor.ensure_admin()
+        return await self._people.users.get(user_id)
+
+    async def create_user(
+        self, actor: User, email: str, password: str, *, is_admin: bool = False, quota_bytes: int | None = None,
+        client: str | None = None,
+    ) -> User:  # fmt: skip
+        """Open an account with a password the administrator chose, whatever the sign-up policy."""
+        actor.ensure_admin()
+        return await self._people.accounts.create_user(
+            email, password, is_admin=is_admin, quota_bytes=quota_bytes, actor=actor, client=client
+        )
+
+    async def change_user(self, actor: User, user_id: int, change: UserChange, *, client: str | None = None) -> User:
+        """Disable or enable, make administrator or not, set the quota: never disabling or demoting oneself."""
+        actor.ensure_admin()
+        return await self._people.users.change(user_id, change, actor=actor, client=client)
+
+    # --- invitations
+
+    async def invitations(
+        self, actor: User, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Invitation], int]:
+        actor.ensure_admin()
+        if status and status not in INVITATION_STATUSES:
+            raise InvalidInput(f"Filter by one of: {', '.join(INVITATION_STATUSES)}.")
+        _page(limit, offset)
+        return await self._people.invitations.list(status=status or None, limit=limit, offset=offset)
+
+    async def invite(
+        self, actor: User, email: str, *, is_admin: bool = False, client: str | None = None
+    ) -> NewInvitation:
+        actor.ensure_admin()
+        return await self._people.invitations.invite(email, is_admin=is_admin, actor=actor, client=client)
+
+    async def resend_invitation(self, actor: User, invitation_id: int, *, client: str | None = None) -> NewInvitation:
+        actor.ensure_admin()
+        return await self._people.invitations.resend(invitation_id, actor=actor, client=client)
+
+    async def revoke_invitation(self, actor: User, invitation_id: int, *, client: str | None = None) -> Invitation:
+        actor.ensure_admin()
+        return await self._people.invitations.revoke(invitation_id, actor=actor, client=client)
 
     # --- the audit trail
 

@@ -11,6 +11,7 @@ from satchel.domain import notifications
 from satchel.domain.clock import Clock, utcnow
 from satchel.domain.errors import InvalidInput
 from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile, human_size
+from satchel.domain.invitations import invitation_path, link_token, token_hash
 from satchel.domain.notifications import Notice
 from satchel.ports.content import Scanner, Thumbnailer
 from satchel.ports.mail import Mailer, Message
@@ -31,6 +32,7 @@ class Background:
         scanner: Scanner | None,
         thumbnailer: Thumbnailer,
         base_url: str,
+        invitation_key: bytes = b"",
         clock: Clock = utcnow,
     ) -> None:
         self._uow = uow
@@ -39,6 +41,7 @@ class Background:
         self._scanner = scanner
         self._thumbnailer = thumbnailer
         self._base_url = base_url.rstrip("/")
+        self._invitation_key = invitation_key
         self._clock = clock
 
     async def _file(self, file_id: str) -> StoredFile | None:
@@ -121,6 +124,8 @@ class Background:
                 return notifications.quarantined(owner.email, file.name, payload["signature"])
             if kind == "request_received":
                 return await self._request_received(uow, payload)
+            if kind == "invitation":
+                return await self._invitation(uow, payload)
             share = await uow.shares.get(int(payload["share_id"]))
             if share is None or (kind == "share_invitation" and not share.is_open(self._clock())):
                 return None  # gone, or ended before we could tell anyone about it
@@ -145,6 +150,16 @@ class Background:
             return None  # the file or the request is gone: nothing left to tell
         url = f"{self._base_url}/requests/{request.id}"
         return notifications.request_received(owner.email, url, file.name, human_size(file.size), request.note)
+
+    async def _invitation(self, uow: UnitOfWork, payload: dict[str, Any]) -> Notice | None:
+        token = link_token(self._invitation_key, str(payload["nonce"]))
+        invitation = await uow.invitations.by_token(token_hash(token))
+        if invitation is None or invitation.id != payload["invitation_id"] or not invitation.is_open(self._clock()):
+            return None  # re-sent with a new link since, withdrawn, used or expired: this link must not go out
+        url = self._base_url + invitation_path(token)
+        return notifications.invitation(
+            invitation.email, invitation.invited_by_email, url, invitation.expires_at, as_admin=invitation.is_admin
+        )
 
 
 Handler = Callable[[str, dict[str, Any]], Any]

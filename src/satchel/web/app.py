@@ -21,6 +21,7 @@ from satchel.settings import Settings, get_settings
 from satchel.web import (
     admin,
     health,
+    invitations,
     openapi,
     pages,
     previews,
@@ -33,6 +34,7 @@ from satchel.web import (
 )
 from satchel.web.api import account, files, requests, shares, snippets, uploads
 from satchel.web.api import admin_console as admin_console_api
+from satchel.web.api import admin_users as admin_users_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -86,10 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public_request_uploads.router,
         previews.router,
         public_requests.router,
+        invitations.router,
         requests_pages.router,
         pages.router,
         admin.router,
         admin_console_api.router,
+        admin_users_api.router,
     )
     for router in routers:
         app.include_router(router)

@@ -15,7 +15,8 @@ from satchel.web.problems import CRASHED, client_left, problem
 
 log = get_logger("satchel.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_LINK_TOKEN = re.compile(r"^/([sr])/[^/]+")  # a share's or upload link's token is its key: never write it to a log
+# A share's or upload link's token is its key, an invitation link's opens an account: never write one to a log.
+_LINK_TOKEN = re.compile(r"^/(s|r|invite)/[^/]+")
 _PREVIEW_PASS = re.compile(r"^/previews/[^/]+")  # nor a preview pass, a key to one file for an hour
 CLIENT_CLOSED = 499  # the access-log status of a request whose client left before its answer
 
@@ -23,7 +24,9 @@ CLIENT_CLOSED = 499  # the access-log status of a request whose client left befo
 def loggable_path(path: str) -> str:
     if path.startswith("/previews/"):
         return _PREVIEW_PASS.sub("/previews/{pass}", path)
-    return _LINK_TOKEN.sub(r"/\1/{token}", path) if path.startswith(("/s/", "/r/")) else path
+    if path.startswith(("/s/", "/r/", "/invite/")):
+        return _LINK_TOKEN.sub(lambda link: f"/{link.group(1)}/{{token}}", path)
+    return path
 
 
 class RequestContext:

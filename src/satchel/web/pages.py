@@ -36,15 +36,15 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 @router.get("/")
-async def home(request: Request, user: OptionalUser, services: ServicesDep) -> Response:
+async def home(request: Request, user: OptionalUser) -> Response:
     if user:
         return _redirect("/files")
-    return await render(request, "home.html", signup_enabled=services.settings.signup_enabled)
+    return await render(request, "home.html")
 
 
 @router.get("/signup")
-async def signup_form(request: Request, services: ServicesDep) -> Response:
-    return await render(request, "signup.html", signup_enabled=services.settings.signup_enabled)
+async def signup_form(request: Request) -> Response:
+    return await render(request, "signup.html")
 
 
 @router.post("/signup", dependencies=[CsrfChecked])
@@ -56,16 +56,9 @@ async def signup(
     password: Annotated[str, Form()],
 ) -> Response:
     try:
-        user = await services.accounts.sign_up(email, password)
+        user = await services.accounts.sign_up(email, password, client=client_of(request))
     except DomainError as exc:
-        return await render(
-            request,
-            "signup.html",
-            exc.status,
-            error=exc.message,
-            email=email,
-            signup_enabled=services.settings.signup_enabled,
-        )
+        return await render(request, "signup.html", exc.status, error=exc.message, email=email)
     await start_session(session, user)
     await flash(request, "Welcome to Satchel. Drop files here to upload them.")
     return _redirect("/files")

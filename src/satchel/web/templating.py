@@ -49,6 +49,7 @@ templates.env.globals.update(version=__version__)
 async def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
     context.setdefault("user", getattr(request.state, "user", None))
+    context["signup"] = request.app.state.services.settings.signup  # open, invite or closed: what pages offer
     context["csrf_token"] = await session.csrf_token()
     context["flash"] = await session.get("flash")
     if context["flash"]:

@@ -65,6 +65,19 @@ class SqlUsers:
         row = (await self.conn.execute(sa.select(users).where(users.c.email == email))).one_or_none()
         return _user(row) if row else None
 
+    async def search(self, *, search: str | None, limit: int, offset: int) -> tuple[list[User], int]:
+        query = sa.select(users, sa.func.count().over().label("total"))
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(users.c.email.ilike(pattern))
+        query = query.order_by(users.c.id.desc()).limit(limit).offset(offset)  # newest first
+        rows = (await self.conn.execute(query)).all()
+        found = [User(**{c.name: r._mapping[c.name] for c in users.c}) for r in rows]
+        if rows or not offset:
+            return found, int(rows[0].total) if rows else 0
+        count = sa.select(sa.func.count()).select_from(query.order_by(None).limit(None).offset(None).subquery())
+        return found, int(await self.conn.scalar(count) or 0)
+
     async def list(self) -> list[User]:
         return [_user(r) for r in await self.conn.execute(sa.select(users).order_by(users.c.id))]
 
@@ -73,6 +86,24 @@ class SqlUsers:
 
     async def set_disabled(self, user_id: int, disabled: bool) -> None:
         await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(disabled=disabled))
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> None:
+        await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(is_admin=is_admin))
+
+    async def set_quota(self, user_id: int, quota_bytes: int) -> bool:
+        result = await self.conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.used_bytes <= quota_bytes)
+            .values(quota_bytes=quota_bytes)
+        )
+        return result.rowcount == 1
+
+    async def end_sessions(self, user_id: int) -> None:
+        epoch = users.c.session_epoch + 1
+        await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(session_epoch=epoch))
+
+    async def signed_in(self, user_id: int, at: datetime) -> None:
+        await self.conn.execute(sa.update(users).where(users.c.id == user_id).values(last_signed_in_at=at))
 
     async def reserve_bytes(self, user_id: int, size: int) -> bool:
         result = await self.conn.execute(

@@ -35,6 +35,8 @@ users = sa.Table(
     sa.Column("quota_bytes", sa.BigInteger, nullable=False),
     sa.Column("used_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),  # moved on: every session ends
+    sa.Column("last_signed_in_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("used_bytes >= 0", name="used_not_negative"),
 )
 
@@ -170,6 +172,21 @@ request_files = sa.Table(
     sa.Column("request_id", sa.BigInteger, sa.ForeignKey("upload_requests.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("file_id", sa.String(32), sa.ForeignKey("files.id", ondelete="CASCADE"), primary_key=True, index=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Invitations to open an account: only the hash of the link's token is kept (domain/invitations.py).
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, index=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("invited_by_email", sa.String(254)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("accepted_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
 # The audit trail: one row per recorded action, written in the transaction of the change (domain/audit.py).

@@ -6,6 +6,7 @@ from satchel.adapters.db.accounts import SqlTokens, SqlUsers
 from satchel.adapters.db.audit import SqlAudit
 from satchel.adapters.db.engine import Database, GuardedConnection
 from satchel.adapters.db.files import SqlFiles
+from satchel.adapters.db.invitations import SqlInvitations
 from satchel.adapters.db.jobs import SqlJobs
 from satchel.adapters.db.requests import SqlUploadRequests
 from satchel.adapters.db.sharing import SqlShares
@@ -25,6 +26,7 @@ class SqlUnitOfWork:
     jobs: SqlJobs
     uploads: SqlUploads
     requests: SqlUploadRequests
+    invitations: SqlInvitations
     audit: SqlAudit
 
     def __init__(self, database: Database) -> None:
@@ -40,6 +42,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobs(self._conn)
         self.uploads = SqlUploads(self._conn)
         self.requests = SqlUploadRequests(self._conn)
+        self.invitations = SqlInvitations(self._conn)
         self.audit = SqlAudit(self._conn)
         return self
 

@@ -17,7 +17,7 @@ async def console() -> RedirectResponse:
 
 
 # The areas, each its own module (imported here, after ``router`` exists, so each may use the package).
-from satchel.web.admin import audit, content, jobs  # noqa: E402
+from satchel.web.admin import audit, content, jobs, users  # noqa: E402
 
-for _area in (content, audit, jobs):
+for _area in (users, content, audit, jobs):
     router.include_router(_area.router)

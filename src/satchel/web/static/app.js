@@ -10,15 +10,15 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
-  // Same units as the server's `filesize` filter: decimal, one decimal place.
+  // Same units as the server's `filesize` filter: binary, one decimal place unless it is ".0".
   function formatSize(size) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
     var value = size;
     for (var i = 0; i < units.length; i++) {
-      if (value < 1000 || i === units.length - 1) {
-        return i === 0 ? value.toFixed(0) + " B" : value.toFixed(1) + " " + units[i];
+      if (value < 1024 || i === units.length - 1) {
+        return i === 0 ? value.toFixed(0) + " B" : value.toFixed(1).replace(/\.0$/, "") + " " + units[i];
       }
-      value /= 1000;
+      value /= 1024;
     }
     return size + " B";
   }
