@@ -71,7 +71,7 @@ def test_a_stranger_sends_files_through_an_upload_link_and_the_owner_sees_them(
     page.get_by_role("link", name="Ask for files").first.click()
     page.get_by_label("Number of files").fill("3")
     page.get_by_label("Total size").fill("1")
-    page.get_by_label("Unit").select_option("MB")
+    page.get_by_label("Unit").select_option("MiB")
     page.get_by_label("Password").fill(REQUEST_PASSWORD)
     page.get_by_label("Note for uploaders").fill(NOTE)
     owner.shot(f"requests-01-new-{size}")

@@ -255,3 +255,17 @@ def test_viewing_an_upload_link_leaves_no_state_in_redis(app: App, redis_url: st
             assert anyone.get(path_of(request), headers={"Accept": "text/html"}).status_code == 200
             anyone.cookies.clear()  # each view a new visitor
     assert set(keys.scan_iter(count=1000)) - before == set()
+
+
+def test_the_request_form_takes_its_size_limit_in_the_binary_units_pages_show(app: App) -> None:
+    owner = app.account()
+    app.sign_in(owner)
+    form = {"max_size": "3", "max_size_unit": "MiB", "csrf_token": app.csrf("/requests/new")}
+
+    made = app.client.post("/requests", data=form, follow_redirects=False)
+    decimal = app.client.post("/requests", data={**form, "max_size_unit": "MB"}, headers={"Accept": "text/html"})
+
+    assert made.status_code == 303, made.text
+    [created] = app.client.get("/api/requests", headers=owner.auth).json()["items"]
+    assert created["max_bytes"] == 3 * 1024**2
+    assert decimal.status_code == 422 and "Choose MiB or GiB" in decimal.text

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
+from satchel.domain.files import parse_size
 from satchel.web.pages import PAGE_SIZE, PageNumber, expiry_choices
 from satchel.web.params import RowId
 from satchel.web.security import CsrfChecked, PageUser, ServicesDep
@@ -16,7 +17,7 @@ from satchel.web.templating import flash, render
 from satchel.web.urls import base_url
 
 router = APIRouter(prefix="/requests", include_in_schema=False)
-SIZE_UNITS = {"MB": 1000**2, "GB": 1000**3}  # the units the pages show sizes in
+SIZE_UNITS = ("MiB", "GiB")  # what the form offers, in the one unit system the pages show sizes in
 
 
 def _whole_number(text: str, what: str) -> int | None:
@@ -29,12 +30,11 @@ def _whole_number(text: str, what: str) -> int | None:
 
 
 def _size_limit(amount: str, unit: str) -> int | None:
-    count = _whole_number(amount, "size limit")
-    if count is None:
+    if not amount.strip():
         return None
     if unit not in SIZE_UNITS:
-        raise InvalidInput("Choose MB or GB for the size limit.")
-    return count * SIZE_UNITS[unit]
+        raise InvalidInput("Choose MiB or GiB for the size limit.")
+    return parse_size(f"{amount} {unit}")
 
 
 @router.get("")
@@ -56,7 +56,13 @@ async def requests_page(request: Request, user: PageUser, services: ServicesDep,
 @router.get("/new")
 async def new_request_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
     default = services.settings.share_default_days * 24
-    return await render(request, "request_new.html", expiry_choices=expiry_choices(services), expires_in_hours=default)
+    return await render(
+        request,
+        "request_new.html",
+        expiry_choices=expiry_choices(services),
+        expires_in_hours=default,
+        size_units=SIZE_UNITS,
+    )
 
 
 @router.post("", dependencies=[CsrfChecked])
@@ -67,7 +73,7 @@ async def create_request(
     expires_in_hours: Annotated[int | None, Form()] = None,
     max_files: Annotated[str, Form()] = "",
     max_size: Annotated[str, Form()] = "",
-    max_size_unit: Annotated[str, Form()] = "GB",
+    max_size_unit: Annotated[str, Form()] = "GiB",
     password: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
@@ -86,6 +92,7 @@ async def create_request(
             max_files=max_files,
             max_size=max_size,
             max_size_unit=max_size_unit,
+            size_units=SIZE_UNITS,
             note=note,
         )
     await flash(request, "Your upload link is ready. Send it to whoever should send you files.")
