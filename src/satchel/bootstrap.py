@@ -113,7 +113,7 @@ class Services:
             default_days=s.share_default_days,
         )
         self.request_uploads = RequestUploads(uow, self.requests, self.uploads)
-        self.expiry = Expiry(uow, self.storage, self.uploads)
+        self.expiry = Expiry(uow, self.storage, self.uploads, history_days=s.share_history_days)
         self.jobs = JobsAdmin(uow)
         self.administration = Administration(uow, self.files, self.sharing, self.jobs)
         self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
