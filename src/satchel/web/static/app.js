@@ -641,7 +641,7 @@
       window.clearTimeout(timer);
       if (count) count.parentNode.removeChild(count);
       count = null;
-      var gone = document.querySelectorAll('a[download][href^="/s/"], .public-files .view, .public-all');
+      var gone = document.querySelectorAll('a[download][href^="/s/"], .public-files .view, .public-all, .public-footnote');
       Array.prototype.forEach.call(gone, function (node) { node.parentNode.removeChild(node); });
       if (ended) {
         ended.textContent = detail + " Its files can no longer be downloaded here.";
