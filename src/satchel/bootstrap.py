@@ -122,7 +122,7 @@ class Services:
             default_days=s.share_default_days,
         )
         self.request_uploads = RequestUploads(uow, self.requests, self.uploads)
-        self.expiry = Expiry(uow, self.storage, self.uploads)
+        self.expiry = Expiry(uow, self.storage, self.uploads, history_days=s.share_history_days)
         self.jobs = JobsAdmin(uow)
         terms = SignupTerms(signup, s.invitation_days, s.default_quota_bytes)
         people = People(self.accounts, self.users, self.invitations, terms)

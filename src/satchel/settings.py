@@ -292,6 +292,14 @@ class Settings(BaseSettings):
     share_default_days: int = Field(
         7, alias="SATCHEL_SHARE_DEFAULT_DAYS", ge=1, le=3650, description="expiry of a link when none is asked"
     )
+    share_history_days: int = Field(
+        30,
+        alias="SATCHEL_SHARE_HISTORY_DAYS",
+        ge=0,
+        le=3650,
+        description="days an ended link's record is kept after the sweep (its page says why it ended, its owner "
+        "still sees it); then it goes and the link is unknown; 0 = at once",
+    )
     preview_origin: HttpUrl | None = Field(
         None,
         alias="SATCHEL_PREVIEW_ORIGIN",

@@ -53,6 +53,7 @@ class World:
     files: list[str] = field(default_factory=list)
     shares: list[int] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)  # upload links by id (their QR codes, their pages)
     uploads: list[str] = field(default_factory=list)
     upload_link: str = ""  # an upload link with resumable uploads of its own: they are reached only through it
     link_uploads: list[str] = field(default_factory=list)
@@ -159,6 +160,7 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
             asked = alice.post("/api/requests", json=terms)
             assert asked.status_code == 201, asked.text
             world.links.append(asked.json()["token"])
+            world.requests.append(asked.json()["id"])
         tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "100", "Upload-Metadata": _metadata("draft.bin")}
         for _ in range(2):
             created = alice.post("/api/uploads/", headers=tus)
@@ -263,6 +265,8 @@ values = {_toml(world.files)}
 values = {_toml(world.shares)}
 [dictionaries.links]
 values = {_toml(world.links)}
+[dictionaries.requests]
+values = {_toml(world.requests)}
 [dictionaries.uploads]
 values = {_toml(world.uploads)}
 [dictionaries.upload-link]
@@ -287,6 +291,7 @@ values = {_toml([_metadata("fuzzed.bin")])}
 "body.file_ids[*]" = {{ dictionary = "files", probability = 0.5 }}
 "path.share_id" = {{ dictionary = "shares", probability = 0.5 }}
 "path.token" = {{ dictionary = "links", probability = 0.5 }}
+"path.request_id" = {{ dictionary = "requests", probability = 0.5 }}
 "header.X-Share-Password" = {{ dictionary = "share-passwords", probability = 0.5 }}
 "path.upload_id" = {{ dictionary = "uploads", probability = 0.5 }}
 "header.Upload-Metadata" = {{ dictionary = "metadata", probability = 0.5 }}

@@ -72,6 +72,11 @@ def _fits_the_screen(page: Page) -> None:
             .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
     )
     assert wide <= 0, f"{page.url} is {wide}px wider than the phone's screen: {beyond}"
+    # Nor does a listing scroll sideways inside its card: on a phone each row is a card of its own.
+    sideways = page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth).filter(d => d > 0)"
+    )
+    assert sideways == [], f"a listing on {page.url} scrolls sideways by {sideways}px"
 
 
 def test_an_administrator_finds_deletes_revokes_reads_the_trail_and_retries(

@@ -40,7 +40,8 @@ def test_a_thousand_anonymous_views_leave_redis_as_they_found_it(app: App, redis
     before = _keys(redis_url)
     visitor = app.client
     visitor.cookies.clear()
-    pages = [f"/s/{token}", f"/s/{token}/files/{picture['id']}", f"/s/{token}/download", "/login", "/signup"]
+    link = [f"/s/{token}", f"/s/{token}/files/{picture['id']}", f"/s/{token}/download", f"/s/{token}/status"]
+    pages = [*link, "/login", "/signup"]
     for i in range(1000):
         path = pages[i % len(pages)]
         response = visitor.get(path, headers={"Accept": "text/html"})

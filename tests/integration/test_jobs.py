@@ -633,8 +633,9 @@ def test_only_the_first_sweep_in_a_slot_runs(make_app: AppFactory, own_database:
         assert app.call(second.maybe_sweep) is False, "another worker finds the slot taken"
         [slot] = sql(app, sa.select(sweeps))
         assert slot.worker == first.name and slot.finished_at is not None
-        assert slot.purged == {"shares": 1, "files": 0, "uploads": 0}
-        assert sql(app, sa.select(shares).where(shares.c.id == share["id"])) == []
+        assert slot.purged == {"shares": 1, "files": 0, "uploads": 0, "history": 0}
+        [kept] = sql(app, sa.select(shares).where(shares.c.id == share["id"]))
+        assert kept.swept_at is not None, "dealt with once, its record kept as history"
 
 
 def test_sweeps_are_off_when_the_interval_is_zero(make_app: AppFactory, own_database: str) -> None:
@@ -646,7 +647,7 @@ def test_sweeps_are_off_when_the_interval_is_zero(make_app: AppFactory, own_data
 # --- expiry -----------------------------------------------------------------------------------------
 
 
-def test_purge_expired_removes_ended_shares_and_their_files_and_gives_back_quota(
+def test_purge_expired_deals_with_ended_shares_and_their_files_and_gives_back_quota(
     make_app: AppFactory, own_database: str, tmp_path: Path
 ) -> None:
     objects = tmp_path / "objects"
@@ -672,19 +673,19 @@ def test_purge_expired_removes_ended_shares_and_their_files_and_gives_back_quota
             [(value,)] = sql(app, sa.select(users.c.used_bytes).where(users.c.id == alice.id))
             return int(value)
 
-        def share_ids() -> set[int]:
-            return {r.id for r in sql(app, sa.select(shares.c.id))}
+        def unswept() -> set[int]:
+            return {r.id for r in sql(app, sa.select(shares.c.id).where(shares.c.swept_at.is_(None)))}
 
         dry = app.call(functools.partial(app.services.expiry.purge_expired, dry_run=True))
         assert sorted(dry.shares) == sorted([ended["id"], plain["id"]])
         assert dry.files == [gone] and dry.freed_bytes == len(gone_data)
-        assert share_ids() == {ended["id"], still_open["id"], plain["id"]}, "a dry run deletes nothing"
+        assert unswept() == {ended["id"], still_open["id"], plain["id"]}, "a dry run marks nothing"
         assert {r.id for r in sql(app, sa.select(files))} == {gone, kept, other}
         assert all(p.is_file() for p in gone_paths) and used() == total
 
         report = app.call(app.services.expiry.purge_expired)
         assert (sorted(report.shares), report.files, report.freed_bytes) == (sorted(dry.shares), [gone], len(gone_data))
-        assert share_ids() == {still_open["id"]}
+        assert unswept() == {still_open["id"]}, "the ended ones are history now (their records stay a while)"
         assert {r.id for r in sql(app, sa.select(files))} == {kept, other}, "kept: still shared, or not asked"
         assert not any(p.exists() for p in gone_paths), "the bytes and the thumbnail are gone"
         assert (objects / keys[kept][0]).is_file() and (objects / keys[other][0]).is_file()

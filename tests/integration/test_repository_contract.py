@@ -511,6 +511,48 @@ def test_ended_shares_are_the_expired_revoked_and_used_up_ones_in_id_order(check
     check(spec)
 
 
+def test_the_sweep_deals_with_an_ended_share_once_and_finds_its_history_by_when_it_did(
+    check: Callable[[Spec], None],
+) -> None:
+    async def spec(subject: Subject) -> None:
+        owner = await add_user(subject)
+        file = await add_file(subject, owner)
+        expired = await add_share(subject, owner, [file.id], expires_at=NOW - timedelta(seconds=1))
+        revoked = await add_share(subject, owner, [file.id])
+        open_ = await add_share(subject, owner, [file.id])
+        earlier = NOW - timedelta(days=2)
+        async with subject.uow() as uow:
+            await uow.shares.revoke(revoked.id, NOW)
+            assert [s.id for s in await uow.shares.ended(NOW, limit=10)] == [expired.id, revoked.id]
+            await uow.shares.mark_swept(expired.id, earlier)
+            await uow.shares.mark_swept(revoked.id, NOW)
+            await uow.shares.mark_swept(expired.id, NOW)  # the first time it was dealt with is the one kept
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.shares.ended(NOW, limit=10) == [], "each ended share is dealt with once"
+            assert await uow.shares.swept_before(NOW - timedelta(days=1), limit=10) == [expired.id]
+            assert await uow.shares.swept_before(NOW, limit=10) == [expired.id, revoked.id], "at the moment: in"
+            assert await uow.shares.swept_before(NOW, limit=1, after_id=expired.id) == [revoked.id]
+            assert await uow.shares.swept_before(earlier - timedelta(microseconds=1), limit=10) == []
+            kept = await uow.shares.by_token(expired.token)
+            assert kept is not None and kept.swept_at == earlier and kept.file_ids == [file.id], "the record stays"
+            assert kept.status(NOW) == "expired"
+            listed, total = await uow.shares.list_for(owner, limit=10, offset=0)
+            assert total == 3 and {s.id: s.swept_at for s in listed} == {
+                expired.id: earlier,
+                revoked.id: NOW,
+                open_.id: None,
+            }
+            assert await uow.shares.open_shares_of(file.id, NOW) == 1, "history is not an open link"
+            await uow.shares.delete(expired.id)
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.shares.by_token(expired.token) is None
+            assert await uow.shares.swept_before(NOW, limit=10) == [revoked.id]
+
+    check(spec)
+
+
 def test_the_database_and_the_domain_agree_on_which_shares_are_open_in_every_state(
     check: Callable[[Spec], None],
 ) -> None:

@@ -389,8 +389,17 @@ class FakeShares:
         return share.download_count
 
     async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
-        ended = [s for s in self._t.shares.values() if not s.is_open(now) and s.id > after_id]
+        ended = [s for s in self._t.shares.values() if not s.is_open(now) and s.swept_at is None and s.id > after_id]
         return [_copy(s) for s in sorted(ended, key=lambda s: s.id)[:limit]]
+
+    async def mark_swept(self, share_id: int, now: datetime) -> None:
+        share = self._t.shares.get(share_id)
+        if share is not None and share.swept_at is None:
+            share.swept_at = now
+
+    async def swept_before(self, moment: datetime, *, limit: int, after_id: int = 0) -> list[int]:
+        old = [s.id for s in self._t.shares.values() if s.swept_at is not None and s.swept_at <= moment]
+        return sorted(i for i in old if i > after_id)[:limit]
 
     async def delete(self, share_id: int) -> None:
         self._t.shares.pop(share_id, None)

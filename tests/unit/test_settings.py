@@ -192,6 +192,20 @@ def test_the_default_share_expiry_cannot_exceed_the_maximum() -> None:
     assert caught.value.lines == ["SATCHEL_SHARE_DEFAULT_DAYS: expected at most SATCHEL_SHARE_MAX_DAYS (5), found 7"]
 
 
+def test_an_ended_links_record_is_kept_thirty_days_unless_told_otherwise() -> None:
+    assert load_settings(**VALID).share_history_days == 30
+    assert load_settings(**VALID, SATCHEL_SHARE_HISTORY_DAYS="0").share_history_days == 0, "0: no history at all"
+    assert load_settings(**VALID, SATCHEL_SHARE_HISTORY_DAYS="365").share_history_days == 365
+    refused = {
+        "-1": "expected a number of at least 0, found '-1'",
+        "3651": "expected a number of at most 3650, found '3651'",
+        "a month": "expected a whole number, found 'a month'",
+    }
+    for bad, why in refused.items():
+        lines = config_errors(**VALID, SATCHEL_SHARE_HISTORY_DAYS=bad)
+        assert line_for(lines, "SATCHEL_SHARE_HISTORY_DAYS") == f"SATCHEL_SHARE_HISTORY_DAYS: {why}"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [

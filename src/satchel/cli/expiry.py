@@ -12,7 +12,8 @@ from satchel.cli.context import run_use_case
 def purge_expired(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go, remove nothing.")] = False,
 ) -> None:
-    """Remove ended shares, and the files their owners asked to remove with them (for cron)."""
+    """Deal with ended shares (the files their owners asked to remove go, the records stay as history for
+    SATCHEL_SHARE_HISTORY_DAYS) and drop the records older than that (for cron)."""
     from satchel.runtime.progress import reporter
 
     with reporter("purge-expired") as progress:
@@ -26,4 +27,5 @@ def purge_expired(
         files=len(report.files),
         freed_bytes=report.freed_bytes,
         uploads=report.uploads,
+        history=len(report.history),
     )

@@ -43,6 +43,12 @@ def share_lifetime(hours: float | None, *, default_days: int, max_days: int) -> 
     return timedelta(hours=hours)
 
 
+def history_ends(now: datetime, days: int) -> datetime:
+    """Ended shares the sweep dealt with at or before this moment have outlived their ``days`` of history: their
+    records go, and their links answer "no such link" from then on."""
+    return now - timedelta(days=days)
+
+
 def check_share_password(password: str) -> None:
     """A password a link can be locked with: refused here when the hasher could not take it."""
     if len(password) > MAX_PASSWORD:
@@ -144,10 +150,17 @@ class Share:
     delete_files_when_done: bool = False
     allow_previews: bool = False
     title: str | None = None
+    # When the expiry sweep found the share ended and dealt with its files. Its record stays after that, so the
+    # link keeps saying why it ended, until the history window (``history_ends``) has passed.
+    swept_at: datetime | None = None
 
     @property
     def has_password(self) -> bool:
         return self.password_hash is not None
+
+    def forgotten_at(self, history_days: int) -> datetime | None:
+        """When this ended share's record goes (``history_ends``), or None while the sweep has not dealt with it."""
+        return None if self.swept_at is None else self.swept_at + timedelta(days=history_days)
 
     @property
     def remaining_downloads(self) -> int | None:

@@ -157,7 +157,14 @@ class ShareRepository(Protocol):
         """Count one download if the share is still open, in one atomic statement; the new count, or None."""
 
     async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
-        """Shares that can no longer be used: expired, revoked or out of downloads."""
+        """Shares that can no longer be used (expired, revoked or out of downloads) and that the sweep has not
+        dealt with yet (no ``swept_at``), in id order after ``after_id``."""
+
+    async def mark_swept(self, share_id: int, now: datetime) -> None:
+        """Record that the sweep dealt with this ended share at ``now``: from then on it is history."""
+
+    async def swept_before(self, moment: datetime, *, limit: int, after_id: int = 0) -> list[int]:
+        """The ids, in order after ``after_id``, of shares the sweep dealt with at or before ``moment``."""
 
     async def delete(self, share_id: int) -> None: ...
     async def open_shares_of(self, file_id: str, now: datetime) -> int:

@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requests.router,
         account.router,
         public.router,
+        public.status_router,
         public_request_uploads.router,
         previews.router,
         public_requests.router,

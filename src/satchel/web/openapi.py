@@ -131,6 +131,13 @@ DOWNLOAD: Responses = {
     206: {"description": "The one byte range asked for with `Range` (a single file only)", "content": {"*/*": _BYTES}},
     302: {"description": "A short-lived presigned URL to the bytes (S3 with `SATCHEL_STORAGE_PRESIGN`)"},
 }
+QR_CODE: Responses = {
+    200: {
+        "description": "The link's URL as a QR code, an SVG picture (`image/svg+xml`): sandboxed, `nosniff`, "
+        "never cached",
+        "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+    },
+}
 PREVIEW: Responses = {
     200: {
         "description": "The file as a browser shows it, sandboxed and `inline`: an image, audio, video or PDF as its "
@@ -154,6 +161,13 @@ SHARE_PREVIEW: Responses = PREVIEW | problems(
     (429, "Too many wrong passwords; wait `Retry-After` seconds"),
     503,
     pages=True,
+)
+SHARE_STATUS: Responses = problems(
+    (401, "The link has a password: send `X-Share-Password`, or unlock it on its page; or it was wrong"),
+    (404, "No such link"),
+    (410, "The link expired, was revoked or has no downloads left: `detail` says which"),
+    (429, "Too many wrong passwords; wait `Retry-After` seconds"),
+    503,
 )
 SHARE_DOWNLOAD: Responses = DOWNLOAD | problems(
     (401, "The link has a password: send `X-Share-Password`, or unlock it on its page; or it was wrong"),

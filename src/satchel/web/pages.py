@@ -16,9 +16,19 @@ from satchel.services.files import SNIPPET_MAX_BYTES
 from satchel.services.sharing import MAX_FILES_PER_SHARE
 from satchel.web.params import BIGINT, FileId, RowId
 from satchel.web.previews import on_page
-from satchel.web.security import CsrfChecked, OptionalUser, PageUser, ServicesDep, SessionDep, client_of, start_session
+from satchel.web.qr import qr_response
+from satchel.web.security import (
+    CsrfChecked,
+    OptionalUser,
+    PageUser,
+    PictureUser,
+    ServicesDep,
+    SessionDep,
+    client_of,
+    start_session,
+)
 from satchel.web.templating import flash, render
-from satchel.web.urls import base_url
+from satchel.web.urls import base_url, share_url
 
 router = APIRouter(include_in_schema=False)
 EXPIRY_CHOICES = [("1 hour", 1), ("1 day", 24), ("3 days", 72), ("7 days", 168), ("30 days", 720)]
@@ -294,7 +304,16 @@ async def create_share(
 @router.get("/shares/{share_id}")
 async def share_page(request: Request, share_id: RowId, user: PageUser, services: ServicesDep) -> Response:
     view = await services.sharing.owned(user, share_id)
-    return await render(request, "share.html", view=view, base=base_url(request), now=utcnow())
+    history_until = view.share.forgotten_at(services.settings.share_history_days)
+    return await render(
+        request, "share.html", view=view, base=base_url(request), now=utcnow(), history_until=history_until
+    )
+
+
+@router.get("/shares/{share_id}/qr.svg")
+async def share_qr(request: Request, share_id: RowId, user: PictureUser, services: ServicesDep) -> Response:
+    view = await services.sharing.owned(user, share_id)
+    return qr_response(share_url(base_url(request), view.share.token), f"satchel-link-{share_id}.svg")
 
 
 @router.post("/shares/{share_id}/revoke", dependencies=[CsrfChecked])

@@ -10,8 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 from satchel.domain.errors import TooManyAttempts
 from satchel.domain.sharing import SharePasswordRequired
 from satchel.services.sharing import ShareView
+from satchel.web.api.schemas import ShareStatusOut
 from satchel.web.downloads import requested_span, send_file, send_thumbnail, send_zip
-from satchel.web.openapi import SHARE_DOWNLOAD, SHARE_PASSWORD, SHARE_PREVIEW
+from satchel.web.openapi import SHARE_DOWNLOAD, SHARE_PASSWORD, SHARE_PREVIEW, SHARE_STATUS
 from satchel.web.params import FileId
 from satchel.web.previews import on_page, send_preview
 from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
@@ -21,6 +22,8 @@ from satchel.web.templating import render
 router = APIRouter(
     prefix="/s", tags=["public"], dependencies=SHARE_PASSWORD, responses=SHARE_DOWNLOAD, default_response_class=Response
 )
+# A link's state as JSON: the page's script asks it after a download, so its count follows without a reload.
+status_router = APIRouter(prefix="/s", tags=["public"], dependencies=SHARE_PASSWORD, responses=SHARE_STATUS)
 PASSWORD_HEADER = "X-Share-Password"  # noqa: S105 - for curl and scripts; browsers unlock with the form
 
 
@@ -116,3 +119,13 @@ async def download_all(token: str, request: Request, services: ServicesDep, sess
     if single:
         return await send_file(services.storage, single, span, presign=services.settings.storage_presign)
     return send_zip(services.storage, view.files, f"satchel-{token[:8]}.zip")
+
+
+@status_router.get("/{token}/status", summary="What a share's page shows of it now: the downloads it has left")
+async def share_status(
+    token: str, request: Request, services: ServicesDep, session: SessionDep, response: Response
+) -> ShareStatusOut:
+    view = await services.sharing.open(token)  # an ended link: 410, with its reason, as its page says
+    await _ensure_unlocked(request, services, session, view)  # a locked one tells nothing before its password
+    response.headers["Cache-Control"] = "no-store"
+    return ShareStatusOut.of(view.share)

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from satchel.bootstrap import Services
 from satchel.domain.accounts import User
-from satchel.domain.errors import DomainError, Forbidden, Unauthenticated
+from satchel.domain.errors import DomainError, Forbidden, NotFound, Unauthenticated
 from satchel.web.sessions import Session, session_of
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -148,6 +148,14 @@ async def page_user(request: Request, user: Annotated[User | None, Depends(optio
     return user
 
 
+async def picture_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """The signed-in owner of a picture a page of theirs shows (a link's QR code); anyone else is told there is
+    nothing there, as a picture has no sign-in page to send them to."""
+    if user is None:
+        raise NotFound("There is nothing here.")
+    return user
+
+
 async def api_admin(user: Annotated[User, Depends(api_user)]) -> User:
     """An administrator calling the JSON API (``/api/admin/…``); the use cases check it again."""
     user.ensure_admin()
@@ -165,6 +173,7 @@ PageUser = Annotated[User, Depends(page_user)]
 ApiAdmin = Annotated[User, Depends(api_admin)]
 PageAdmin = Annotated[User, Depends(page_admin)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+PictureUser = Annotated[User, Depends(picture_user)]
 
 
 async def check_form_csrf(request: Request, session: SessionDep) -> None:

@@ -72,7 +72,9 @@ class Relay:
 
         async def sweep() -> dict[str, Any]:
             report = await self.services.expiry.purge_expired()
-            purged.update(shares=len(report.shares), files=len(report.files), uploads=report.uploads)
+            purged.update(
+                shares=len(report.shares), files=len(report.files), uploads=report.uploads, history=len(report.history)
+            )
             return purged
 
         if not await self.services.sweeps.sweep_once(slot, self.name, sweep):

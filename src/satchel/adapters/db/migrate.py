@@ -58,9 +58,11 @@ def current_revision(database_url: str) -> str | None:
 
 def _known(revision: str) -> bool:
     try:
-        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+        found = ScriptDirectory.from_config(alembic_config("")).get_revision(revision)
     except CommandError:
         return False
+    # Alembic also resolves a unique prefix ("001" as "0011"): only the revision itself is this code's.
+    return found is not None and found.revision == revision
 
 
 def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:

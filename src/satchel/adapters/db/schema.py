@@ -86,6 +86,9 @@ shares = sa.Table(
     sa.Column("delete_files_when_done", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("allow_previews", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("title", sa.String(200)),  # domain.sharing.MAX_TITLE
+    sa.Column("swept_at", sa.DateTime(timezone=True)),  # ended and dealt with by the sweep; kept as history
+    sa.Index("ix_shares_unswept", "id", postgresql_where=sa.text("swept_at IS NULL")),
+    sa.Index("ix_shares_swept_at", "swept_at", postgresql_where=sa.text("swept_at IS NOT NULL")),
 )
 
 share_files = sa.Table(

@@ -205,12 +205,27 @@ class SqlShares:
     async def ended(self, now: datetime, *, limit: int, after_id: int = 0) -> list[Share]:
         query = (
             sa.select(shares, _FILE_IDS)
-            .where(shares.c.id > after_id, sa.not_(share_is_open(now)))
+            .where(shares.c.id > after_id, shares.c.swept_at.is_(None), sa.not_(share_is_open(now)))
             .order_by(shares.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=shares)
         )
         return [_share(r) for r in await self.conn.execute(query)]
+
+    async def mark_swept(self, share_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            sa.update(shares).where(shares.c.id == share_id, shares.c.swept_at.is_(None)).values(swept_at=now)
+        )
+
+    async def swept_before(self, moment: datetime, *, limit: int, after_id: int = 0) -> list[int]:
+        query = (
+            sa.select(shares.c.id)
+            .where(shares.c.id > after_id, shares.c.swept_at <= moment)
+            .order_by(shares.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [int(row.id) for row in await self.conn.execute(query)]
 
     async def delete(self, share_id: int) -> None:
         await self.conn.execute(sa.delete(shares).where(shares.c.id == share_id))

@@ -15,9 +15,10 @@ from satchel.domain.requests import MAX_BYTES as MAX_REQUEST_BYTES
 from satchel.domain.requests import MAX_FILES as MAX_REQUEST_FILES
 from satchel.domain.requests import MAX_NOTE as MAX_REQUEST_NOTE
 from satchel.domain.requests import UploadRequest
-from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS, MAX_TITLE, breaks_a_title
+from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS, MAX_TITLE, Share, breaks_a_title
 from satchel.services.sharing import MAX_FILES_PER_SHARE, ShareView
 from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class, file_name
+from satchel.web.urls import request_url, share_url
 
 T = TypeVar("T")
 
@@ -79,7 +80,7 @@ class ShareOut(BaseModel):
         share = view.share
         return cls(
             id=share.id,
-            url=f"{base_url}/s/{share.token}",
+            url=share_url(base_url, share.token),
             token=share.token,
             status=share.status(now),
             created_at=share.created_at,
@@ -93,6 +94,17 @@ class ShareOut(BaseModel):
             allow_previews=share.allow_previews,
             files=[FileOut.of(f) for f in view.files],
         )
+
+
+class ShareStatusOut(BaseModel):
+    """What a share's public page shows of it, no more: for the page to follow its count without a reload."""
+
+    downloads_left: int | None = Field(description="downloads the link still allows; null: it has no limit")
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, share: Share) -> ShareStatusOut:
+        return cls(downloads_left=share.remaining_downloads, expires_at=share.expires_at)
 
 
 class FileDetailsOut(FileOut):
@@ -253,7 +265,7 @@ class RequestOut(BaseModel):
     ) -> RequestOut:
         return cls(
             id=request.id,
-            url=f"{base_url}/r/{request.token}",
+            url=request_url(base_url, request.token),
             token=request.token,
             status=request.status(now),
             created_at=request.created_at,

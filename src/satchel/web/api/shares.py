@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from satchel.domain.clock import utcnow
 from satchel.web.api.schemas import Page, ShareIn, ShareOut
-from satchel.web.openapi import SIGNED_IN, problems
+from satchel.web.openapi import QR_CODE, SIGNED_IN, problems
 from satchel.web.params import Offset, RowId
+from satchel.web.qr import qr_response
 from satchel.web.security import ApiUser, ServicesDep, client_of
-from satchel.web.urls import base_url
+from satchel.web.urls import base_url, share_url
 
 router = APIRouter(prefix="/api/shares", tags=["shares"], dependencies=SIGNED_IN, responses=problems(401, 503))
 NO_SUCH_SHARE = problems((404, "No such share, or not yours"))
@@ -55,6 +56,17 @@ async def create_share(body: ShareIn, request: Request, user: ApiUser, services:
 @router.get("/{share_id}", summary="One of your shares", responses=NO_SUCH_SHARE | problems(422))
 async def get_share(share_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> ShareOut:
     return ShareOut.of(await services.sharing.owned(user, share_id), base_url(request), utcnow())
+
+
+@router.get(
+    "/{share_id}/qr",
+    summary="The QR code of one of your links, as SVG",
+    response_class=Response,
+    responses=QR_CODE | NO_SUCH_SHARE | problems(422),
+)
+async def share_qr(share_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> Response:
+    view = await services.sharing.owned(user, share_id)
+    return qr_response(share_url(base_url(request), view.share.token), f"satchel-link-{share_id}.svg")
 
 
 @router.delete(

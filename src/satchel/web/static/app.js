@@ -610,6 +610,79 @@
     });
   }
 
+  /* ------------------------------------------------- a limited link's count */
+
+  // A link with a download limit says how many are left. A download leaves the page where it is, so after one
+  // starts the page asks the link's status (`data-share-status`: the count and expiry, nothing the page does not
+  // show already) until the count has moved; when the link has ended, it says why and its download buttons go.
+  var STATUS_DELAYS = [300, 700, 1500, 3000, 6000, 12000];
+
+  function initDownloadsLeft() {
+    var card = document.querySelector("[data-share-status]");
+    if (!card) return;
+    var url = card.getAttribute("data-share-status");
+    var count = card.querySelector("[data-downloads-left]");
+    var ended = card.querySelector("[data-link-ended]");
+    var timer = null;
+    var over = false;
+
+    function shown() { return count ? Number(count.getAttribute("data-downloads-left")) : null; }
+
+    function showCount(left) {
+      if (!count || left === null || left === shown()) return false;
+      count.setAttribute("data-downloads-left", String(left));
+      count.textContent = "\u00b7 " + left + " download" + (left === 1 ? "" : "s") + " left";
+      announce(left + " download" + (left === 1 ? "" : "s") + " left on this link.");
+      return true;
+    }
+
+    function showEnded(detail) {
+      over = true;
+      window.clearTimeout(timer);
+      if (count) count.parentNode.removeChild(count);
+      count = null;
+      var gone = document.querySelectorAll('a[download][href^="/s/"], .public-files .view, .public-all, .public-footnote');
+      Array.prototype.forEach.call(gone, function (node) { node.parentNode.removeChild(node); });
+      if (ended) {
+        ended.textContent = detail + " Its files can no longer be downloaded here.";
+        ended.hidden = false;
+      }
+    }
+
+    // Asks once; `then(moved)` hears whether the count changed (or the link ended).
+    function ask(then) {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          return response.json().then(function (body) { return { status: response.status, body: body }; });
+        })
+        .then(function (answer) {
+          if (answer.status === 410) {
+            showEnded(answer.body.detail || "This link no longer works.");
+            then(true);
+          } else {
+            then(answer.status === 200 && showCount(answer.body.downloads_left));
+          }
+        }, function () { then(false); });
+    }
+
+    function follow(attempt) {
+      window.clearTimeout(timer);
+      if (over || attempt >= STATUS_DELAYS.length) return;
+      timer = window.setTimeout(function () {
+        ask(function (moved) { if (!moved) follow(attempt + 1); });
+      }, STATUS_DELAYS[attempt]);
+    }
+
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest('a[download][href^="/s/"]') : null;
+      if (link) follow(0);
+    });
+    // Someone else may have used a download while this tab was in the background.
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && !over) ask(function () {});
+    });
+  }
+
   /* ------------------------------------------------------------ confirmations */
 
   function initConfirm() {
@@ -623,6 +696,7 @@
   function init() {
     initUploads();
     initRequestUploads();
+    initDownloadsLeft();
     initSelection();
     initCopy();
     initConfirm();
