@@ -12,7 +12,7 @@ import httpx
 import oidc_provider_mock
 import pytest
 from test_admin_console import HTML, audit, make_admin
-from test_invitations import csrf_of, invite
+from test_invitations import invite
 
 from satchel.runtime.embedded import free_port
 
@@ -38,7 +38,7 @@ def to_provider(app: App) -> str:
     """Press "Sign in with …" on the sign-in page; the provider's authorization URL it sends the browser to."""
     page = app.client.get("/login", headers=HTML)
     assert 'id="sign-in-with-provider"' in page.text and "Sign in with Example ID" in page.text
-    sent = app.client.post("/auth/oidc", data={"csrf_token": csrf_of(page.text)}, headers=HTML, follow_redirects=False)
+    sent = app.client.get("/auth/oidc?next=%2Ffiles", headers=HTML, follow_redirects=False)
     assert sent.status_code == 303, sent.text
     return sent.headers["location"]
 
@@ -135,23 +135,28 @@ def test_a_tampered_or_replayed_answer_signs_nobody_in(make_app: AppFactory, pro
         assert wrong_code.status_code == 400 and "did not sign you in" in wrong_code.text
 
 
-def test_the_button_and_its_routes_exist_only_with_a_provider_and_need_a_csrf_token(
-    make_app: AppFactory, provider: str
-) -> None:
+def test_the_button_and_its_routes_exist_only_with_a_provider(make_app: AppFactory) -> None:
     with make_app() as app:
         assert "sign-in-with-provider" not in app.client.get("/login", headers=HTML).text
+        assert app.client.get("/auth/oidc", headers=HTML).status_code == 404
         assert app.client.get("/auth/oidc/callback", headers=HTML).status_code == 404
-    with make_app(OIDC_ISSUER=provider, **CLIENT) as app:
-        app.client.cookies.clear()
-        forged = app.client.post("/auth/oidc", data={}, headers=HTML, follow_redirects=False)
-        assert forged.status_code == 403
+
+
+def test_a_sign_in_goes_back_where_it_was_asked_for_and_never_off_site(make_app: AppFactory, provider: str) -> None:
+    with make_app(SATCHEL_SIGNUP="open", OIDC_ISSUER=provider, **CLIENT) as app:
+        person(provider, "vera", "vera@example.test", verified=True)
+        for asked, landed in (("/shares", "/shares"), ("//evil.example/", "/files")):
+            app.client.cookies.clear()
+            sent = app.client.get("/auth/oidc", params={"next": asked}, headers=HTML, follow_redirects=False)
+            back = urlsplit(authorize(sent.headers["location"], "vera"))
+            done = app.client.get(f"{back.path}?{back.query}", headers=HTML, follow_redirects=False)
+            assert done.status_code == 303 and done.headers["location"] == landed
 
 
 def test_a_provider_that_is_down_is_a_readable_503_page(make_app: AppFactory) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     with make_app(OIDC_ISSUER=nowhere, **CLIENT) as app:
-        page = app.client.get("/login", headers=HTML)
-        down = app.client.post("/auth/oidc", data={"csrf_token": csrf_of(page.text)}, headers=HTML)
+        down = app.client.get("/auth/oidc", headers=HTML)
         assert down.status_code == 503 and down.headers["retry-after"]
         assert "identity provider" in down.text and "<!doctype html>" in down.text.lower()
         assert app.client.get("/login", headers=HTML).status_code == 200, "password sign-in goes on"

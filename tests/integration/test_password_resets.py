@@ -123,8 +123,8 @@ def test_known_unknown_and_disabled_addresses_get_the_same_answer_and_only_the_a
         assert pages[0] == pages[1] == pages[2] and pages[0][0] == 200
         api = [app.client.post("/api/password-resets", json={"email": e}) for e in (ann.email, unknown, bob.email)]
         assert [(r.status_code, r.content) for r in api] == [(202, b"")] * 3
-        assert [sorted(job.payload) for e in (ann.email, unknown, bob.email) for job in job_rows(
-            app, "mail", notice="password_reset", email=e)] == [["client", "email", "nonce", "notice", "requested_at"]] * 6  # fmt: skip
+        queued = [job for e in (ann.email, unknown, bob.email) for job in job_rows(app, "mail", email=e)]
+        assert [sorted(job.payload) for job in queued] == [["client", "email", "nonce", "notice", "requested_at"]] * 6
 
         for email in (ann.email, unknown, bob.email):
             deliver(app, email)

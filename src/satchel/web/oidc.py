@@ -1,5 +1,9 @@
-"""Sign-in through the OpenID Connect provider: ``POST /auth/oidc`` sends the browser there, and the provider
+"""Sign-in through the OpenID Connect provider: ``GET /auth/oidc`` sends the browser there, and the provider
 sends it back to ``/auth/oidc/callback``. Both are 404 unless ``OIDC_ISSUER`` names a provider.
+
+The start is a link, not a form: the pages' policy lets forms post to this site alone (``form-action 'self'``),
+and browsers hold a form's redirect to that too. Nothing is changed by it but this browser's pending sign-in,
+whose state only this browser's session knows, so no other site can finish a sign-in it started.
 
 What the sign-in must remember in between (its state, nonce and PKCE verifier) is kept in the server-side
 session, and forgotten when the provider answers, whatever the answer: a callback URL works once.
@@ -10,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from satchel.domain.errors import DomainError, NotFound
 from satchel.domain.identities import PendingSignIn
 from satchel.services.provider_sign_in import ProviderSignIn
 from satchel.web.pages import safe_next
-from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of, start_session
+from satchel.web.security import ServicesDep, SessionDep, client_of, start_session
 from satchel.web.templating import render
 from satchel.web.urls import base_url
 
@@ -32,10 +36,8 @@ def _sign_in(services: ServicesDep) -> ProviderSignIn:
     return services.provider_sign_in
 
 
-@router.post("", dependencies=[CsrfChecked])
-async def begin(
-    request: Request, services: ServicesDep, session: SessionDep, next: Annotated[str | None, Form()] = None
-) -> Response:
+@router.get("")
+async def begin(request: Request, services: ServicesDep, session: SessionDep, next: Param = None) -> Response:
     url, pending = await _sign_in(services).begin(base_url(request) + CALLBACK)
     await session.set("oidc", {**_kept(pending), "next": safe_next(next)})
     return RedirectResponse(url, status_code=303)
