@@ -12,7 +12,6 @@ import httpx
 import oidc_provider_mock
 import pytest
 from test_admin_console import HTML, audit, make_admin
-from test_invitations import invite
 
 from satchel.runtime.embedded import free_port
 
@@ -117,7 +116,8 @@ def test_closed_refuses_a_new_person_and_invite_needs_their_invitation(make_app:
     with make_app(SATCHEL_SIGNUP="invite", OIDC_ISSUER=provider, **CLIENT) as app:
         refused = sign_in(app, provider, f"nina-{root.id}")
         assert refused.status_code == 403 and "by invitation" in refused.text
-        invite(app, root, email, is_admin=True)
+        invited = app.client.post("/api/admin/invitations", json={"email": email, "is_admin": True}, headers=root.auth)
+        assert invited.status_code == 201, invited.text
         assert sign_in(app, provider, f"nina-{root.id}").status_code == 303 and signed_in_as(app) == email
         (accepted,) = audit(app, root, action="account.invitation_accepted", user=email)
         assert accepted["details"]["method"] == "oidc" and accepted["details"]["is_admin"] is True

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from test_admin_console import HTML, audit, make_admin
-from test_invitations import csrf_of
 from test_jobs import job_rows, run
 
 from satchel.domain.password_resets import PER_ADDRESS, PER_CLIENT
@@ -20,6 +19,13 @@ from support.smtp import Mailbox, smtp_server
 
 PUBLIC_URL = "http://satchel.test"
 NEW = "a brand new passphrase here"
+
+
+def csrf_of(text: str) -> str:
+    """The page's form's CSRF token."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', text)
+    assert match, text[:300]
+    return match.group(1)
 
 
 @pytest.fixture
