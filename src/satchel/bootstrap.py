@@ -18,6 +18,7 @@ from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.adapters.db.uploads import AdvisoryUploadLocks
 from satchel.adapters.images import PillowThumbnailer
 from satchel.adapters.mail import open_mailer
+from satchel.adapters.oidc import OidcProvider
 from satchel.adapters.passwords import Argon2Hasher
 from satchel.adapters.redis import Redis, RedisRateLimiter, RedisSessionStore
 from satchel.adapters.storage import ObstoreStorage, open_storage
@@ -34,7 +35,9 @@ from satchel.services.files import Files
 from satchel.services.imports import Imports
 from satchel.services.invitations import Invitations
 from satchel.services.jobs import JobsAdmin
+from satchel.services.password_resets import PasswordResets
 from satchel.services.previews import Previews
+from satchel.services.provider_sign_in import ProviderSignIn
 from satchel.services.request_uploads import RequestUploads
 from satchel.services.requests import Requests
 from satchel.services.sharing import Sharing
@@ -58,6 +61,8 @@ class Services:
     accounts: Accounts = field(init=False)
     users: UserAdmin = field(init=False)
     invitations: Invitations = field(init=False)
+    password_resets: PasswordResets = field(init=False)
+    provider_sign_in: ProviderSignIn | None = field(init=False)  # None unless OIDC_ISSUER names a provider
     files: Files = field(init=False)
     uploads: Uploads = field(init=False)
     sharing: Sharing = field(init=False)
@@ -89,6 +94,14 @@ class Services:
         self.users = UserAdmin(uow)
         self.invitations = Invitations(
             uow, passwords, signup=signup, key=secret, days=s.invitation_days, default_quota=s.default_quota_bytes
+        )
+        self.password_resets = PasswordResets(uow, passwords, limiter, key=secret, minutes=s.password_reset_minutes)
+        self.provider_sign_in = (
+            ProviderSignIn(
+                uow, passwords, open_identity_provider(s), signup=signup, default_quota=s.default_quota_bytes
+            )
+            if s.oidc_configured
+            else None
         )
         self.files = Files(
             uow, self.storage, upload_limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
@@ -136,6 +149,7 @@ class Services:
             thumbnailer=PillowThumbnailer(),
             base_url=s.links_base,
             invitation_key=secret,
+            resets=self.password_resets,
         )
 
         self.job_queue = SqlJobQueue(self.database.engine, s.database_url)
@@ -149,6 +163,18 @@ class Services:
         await self._upload_locks.close()
         await self.redis.close()
         await self.database.close()
+
+
+def open_identity_provider(settings: Settings) -> OidcProvider:
+    """The OpenID Connect provider the settings name; it is read from (discovery) at first use only."""
+    assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret, "all three, or none"
+    return OidcProvider(
+        settings.oidc_issuer,
+        settings.oidc_client_id,
+        settings.oidc_client_secret.get_secret_value(),
+        name=settings.oidc_provider_name,
+        timeout=settings.oidc_timeout,
+    )
 
 
 def preview_pass_key(settings: Settings) -> bytes:

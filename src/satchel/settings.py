@@ -252,6 +252,30 @@ class Settings(BaseSettings):
         description="a name for this host, sent as the Satchel-Instance response header; unset = no header",
     )
 
+    # Sign-in through an OpenID Connect provider (factor IV: a backing service chosen by URL): all three, or none
+    oidc_issuer: HttpUrl | None = Field(
+        None,
+        alias="OIDC_ISSUER",
+        description="the identity provider's issuer URL (its /.well-known/openid-configuration is read from there); "
+        "unset = no provider sign-in; needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET",
+    )
+    oidc_client_id: str | None = Field(
+        None, alias="OIDC_CLIENT_ID", min_length=1, max_length=255, description="Satchel's client id at the provider"
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        None, alias="OIDC_CLIENT_SECRET", min_length=1, description="Satchel's client secret at the provider"
+    )
+    oidc_provider_name: str = Field(
+        "your identity provider",
+        alias="OIDC_PROVIDER_NAME",
+        min_length=1,
+        max_length=40,
+        description='the provider as the sign-in button names it: "Sign in with …"',
+    )
+    oidc_timeout: float = Field(
+        10, alias="OIDC_TIMEOUT", gt=0, le=60, description="seconds one call to the identity provider may take"
+    )
+
     # Metrics: Prometheus text, never on the public port without a token
     metrics_port: int | None = Field(
         None, alias="SATCHEL_METRICS_PORT", ge=1, le=65535, description="port serving /metrics apart from $PORT"
@@ -287,6 +311,13 @@ class Settings(BaseSettings):
     )
     invitation_days: int = Field(
         7, alias="SATCHEL_INVITATION_DAYS", ge=1, le=365, description="days an invitation link works, once"
+    )
+    password_reset_minutes: int = Field(
+        60,
+        alias="SATCHEL_PASSWORD_RESET_MINUTES",
+        ge=5,
+        le=1440,
+        description="minutes a password reset link works, once",
     )
     share_max_days: int = Field(30, alias="SATCHEL_SHARE_MAX_DAYS", ge=1, le=3650)
     share_default_days: int = Field(
@@ -362,6 +393,28 @@ class Settings(BaseSettings):
         if required and info.data.get("clamav_url") is None and "clamav_url" in info.data:
             raise ValueError("expected CLAMAV_URL to be set when scanning is required, found it unset")
         return required
+
+    @field_validator("oidc_client_secret")
+    @classmethod
+    def _oidc_all_or_none(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A field validator, not a model one: it runs even when other values are bad. Fields that failed are
+        # missing from info.data, and their own line says enough.
+        names = {"oidc_issuer": "OIDC_ISSUER", "oidc_client_id": "OIDC_CLIENT_ID"}
+        if any(field not in info.data for field in names):
+            return secret
+        given = {name: info.data[field] is not None for field, name in names.items()} | {
+            "OIDC_CLIENT_SECRET": secret is not None
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, is_set in given.items() if not is_set)
+            raise ValueError(
+                f"expected OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET all set or none, found {missing} unset"
+            )
+        return secret
+
+    @property
+    def oidc_configured(self) -> bool:
+        return self.oidc_issuer is not None
 
     @property
     def effective_broker_url(self) -> str:
@@ -441,7 +494,9 @@ _EXPECTED = {
 }
 
 
-SECRET_NAMES = {"SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN"}
+SECRET_NAMES = {
+    "SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN", "OIDC_CLIENT_SECRET",
+}  # fmt: skip
 
 
 # Variables Satchel read once and no longer does, with what replaced each: one still set is a configuration

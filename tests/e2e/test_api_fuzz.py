@@ -14,6 +14,7 @@ of its own (Carol), never Bob.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -31,6 +32,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import redis
+from test_web_process import _mailed_tokens
 
 from support.processes import SatchelProcess, create_account, run_satchel, running_web
 
@@ -58,6 +61,7 @@ class World:
     upload_link: str = ""  # an upload link with resumable uploads of its own: they are reached only through it
     link_uploads: list[str] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
+    reset_links: list[str] = field(default_factory=list)  # tokens of password reset links, for dave's account
     carol: int = 0  # an account only for the fuzzer to change: disabled, made admin, given quotas
     users: list[int] = field(default_factory=list)
     invitations: list[int] = field(default_factory=list)
@@ -181,7 +185,25 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
     with world.client("bob") as bob:  # the other account: its objects must stay out of alice's reach
         put = bob.put("/api/files/bobs-notes.txt", content=b"bob's\n")
         assert put.status_code == 201, put.text
+    world.reset_links = _reset_links(url, base_env)
     return world
+
+
+def _reset_links(url: str, env: dict[str, str]) -> list[str]:
+    """Password reset links to an account of their own (dave's: resetting it revokes no token the fuzzer uses),
+    made as the worker makes them; and the per-client count of asks starts afresh, so the fuzzer's own asks
+    are answered 202 before the limit answers 429, whatever the tests before it asked."""
+    dave = f"fuzz-dave-{uuid.uuid4().hex[:8]}@example.com"
+    create_account(env, dave, PASSWORD)
+    limits = redis.Redis.from_url(env["REDIS_URL"])
+    for key in limits.scan_iter(match="satchel:rate:reset:*"):
+        limits.delete(key)
+    for _ in range(3):
+        assert httpx.post(f"{url}/api/password-resets", json={"email": dave}).status_code == 202
+    links = asyncio.run(_mailed_tokens(env, dave))
+    for key in limits.scan_iter(match="satchel:rate:reset:*"):
+        limits.delete(key)
+    return links
 
 
 def _failed_job(env: dict[str, str]) -> str:
@@ -279,6 +301,8 @@ values = {_toml(world.token_ids)}
 values = {_toml(world.users)}
 [dictionaries.invitations]
 values = {_toml(world.invitations)}
+[dictionaries.reset-links]
+values = {_toml(world.reset_links)}
 [dictionaries.share-passwords]
 values = {_toml([SHARE_PASSWORD])}
 [dictionaries.passwords]
@@ -315,6 +339,12 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404
 [[operations]]
 include-name = "PATCH /api/uploads/{{upload_id}}"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 410, 413, 429, 460, "5XX"]
+
+# A password reset link's token is no share's: drawn from the links mailed to dave. Asking for links is
+# limited per client, so the fuzzer's asks end in 429 (by design: the form mails nobody in bulk).
+[[operations]]
+include-name = "POST /api/password-resets/{{token}}"
+parameters."path.token" = {{ dictionary = "reset-links", probability = 0.7 }}
 
 # Uploading through an upload link: what the link still takes is its state, not the request's shape (413).
 [[operations]]

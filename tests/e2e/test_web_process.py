@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import threading
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from satchel.bootstrap import open_services
 from satchel.runtime.embedded import EmbeddedRedis
+from satchel.settings import load_settings
 
 from support.moto import MotoServer
 from support.processes import SatchelProcess, create_account, running_web
@@ -117,6 +120,54 @@ def test_invitation_tokens_never_reach_the_log(web: tuple[SatchelProcess, str], 
     assert audited and audited[0]["actor_email"] == email
     for secret in (token, password, admin):
         assert not [line for line in lines if secret in line], f"{secret[:6]}… reached the log"
+
+
+def test_password_reset_tokens_never_reach_the_log(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> None:
+    """Everything a web process writes while someone asks for a reset link, opens it and chooses a new password,
+    by page and by API: the link's token and the passwords appear on no line, while the requests to the link
+    are logged (as /password-reset/{token} and /api/password-resets/{token})."""
+    process, url = web
+    email = f"forgetful-{base_env['PORT']}@example.test"
+    create_account(base_env, email)
+    with httpx.Client(base_url=url) as browser:
+        for _ in range(2):
+            assert browser.post("/api/password-resets", json={"email": email}).status_code == 202
+        first, second = asyncio.run(_mailed_tokens(base_env, email))  # what the worker would mail
+        page = browser.get(f"/password-reset/{first}", headers={"Accept": "text/html"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf, page.text[:300]
+        password = "my own new password 77"
+        done = browser.post(f"/password-reset/{first}", data={"password": password, "csrf_token": csrf.group(1)})
+        assert done.status_code == 303 and done.headers["location"] == "/files"
+        late = browser.post(f"/api/password-resets/{second}", json={"password": "another new password 88"})
+        assert late.status_code == 410, "ended by the first"
+    process.wait_for(
+        lambda: sum(e.get("path") == "/password-reset/{token}" for e in process.events_so_far()) >= 2,
+        what="the link's log",
+    )
+    process.stop()
+    lines = process.lines + process.stderr_lines
+    assert [e for e in process.events() if e.get("path") == "/api/password-resets/{token}"]
+    assert [e for e in process.events() if e["event"] == "audit.account.password_reset"]
+    for secret in (first, second, password, "another new password 88"):
+        assert not [line for line in lines if secret in line], f"{secret[:6]}… reached the log"
+
+
+async def _mailed_tokens(base_env: dict[str, str], email: str) -> list[str]:
+    """The links the mail jobs for ``email`` make, made as the worker makes them."""
+    services = open_services(load_settings(**base_env), pooled=False)
+    try:
+        async with services.uow() as uow:
+            due = await uow.jobs.recent(status="pending", limit=500)
+        tokens = []
+        for job in reversed(due):  # oldest first: the order they were asked for
+            if job.payload.get("notice") == "password_reset" and job.payload.get("email") == email:
+                issued = await services.password_resets.issue(job.payload)
+                assert issued is not None
+                tokens.append(issued.token)
+        return tokens
+    finally:
+        await services.close()
 
 
 def test_request_id_is_taken_from_the_client_or_generated(web: tuple[SatchelProcess, str]) -> None:

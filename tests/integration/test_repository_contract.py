@@ -942,3 +942,95 @@ def test_every_users_shares_list_with_owner_file_names_and_each_status(check: Ca
             assert (beyond, total) == ([], 4)
 
     check(spec)
+
+
+# --- password resets and linked identities ----------------------------------------------------------
+
+
+def test_a_password_reset_is_recorded_once_per_token_and_used_once_while_pending(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        async with subject.uow() as uow:
+            made = await uow.password_resets.add(
+                user_id=user_id, token_hash="reset-a", expires_at=NOW + timedelta(hours=1), now=NOW
+            )
+            again = await uow.password_resets.add(
+                user_id=user_id, token_hash="reset-a", expires_at=NOW + timedelta(hours=9), now=NOW
+            )
+            assert again == made and (made.user_id, made.created_at, made.used_at) == (user_id, NOW, None)
+            await uow.password_resets.add(user_id=user_id, token_hash="reset-b", expires_at=NOW, now=NOW)
+            await uow.password_resets.add(
+                user_id=user_id, token_hash="reset-c", expires_at=NOW + timedelta(hours=1), now=NOW
+            )
+            await uow.commit()
+        async with subject.uow() as uow:
+            assert await uow.password_resets.by_token("reset-a") == made
+            assert await uow.password_resets.by_token("reset-x") is None
+            assert await uow.password_resets.use("reset-b", NOW) is None, "expired at this instant"
+            used = await uow.password_resets.use("reset-a", NOW)
+            assert used is not None and used.id == made.id and used.used_at == NOW
+            assert await uow.password_resets.use("reset-a", NOW) is None, "once"
+            assert await uow.password_resets.end_all(user_id, NOW) == 2, "the expired one and the other pending one"
+            assert await uow.password_resets.use("reset-c", NOW) is None, "ended with the others"
+            await uow.commit()
+
+    check(spec)
+
+
+def test_two_uses_of_one_reset_at_once_let_one_through(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        async with subject.uow() as uow:
+            await uow.password_resets.add(user_id=user_id, token_hash="r", expires_at=NOW + timedelta(hours=1), now=NOW)
+            await uow.commit()
+
+        async def use() -> bool:
+            async with subject.uow() as uow:
+                taken = await uow.password_resets.use("r", NOW)
+                await uow.commit()
+            return taken is not None
+
+        assert sorted(await asyncio.gather(use(), use())) == [False, True]
+
+    check(spec)
+
+
+def test_an_identity_names_its_account_for_good_and_is_linked_once(check: Callable[[Spec], None]) -> None:
+    from satchel.domain.identities import AlreadyLinked
+
+    async def spec(subject: Subject) -> None:
+        user_id = await add_user(subject)
+        async with subject.uow() as uow:
+            linked = await uow.identities.add(
+                issuer="https://id.example", subject="s-1", user_id=user_id, email="a@example.test", now=NOW
+            )
+            assert (linked.user_id, linked.email, linked.created_at, linked.last_used_at) == (
+                user_id, "a@example.test", NOW, None,
+            )  # fmt: skip
+            await uow.commit()
+        async with subject.uow() as uow:
+            user = await uow.identities.user_of("https://id.example", "s-1")
+            assert user is not None and user.id == user_id
+            assert await uow.identities.user_of("https://other.example", "s-1") is None, "subjects are per issuer"
+            assert await uow.identities.user_of("https://id.example", "s-2") is None
+            await uow.identities.used("https://id.example", "s-1", NOW)
+            with pytest.raises(AlreadyLinked):
+                await uow.identities.add(
+                    issuer="https://id.example", subject="s-1", user_id=user_id, email="b@example.test", now=NOW
+                )
+
+    check(spec)
+
+
+def test_an_invitation_is_accepted_by_address_only_while_pending(check: Callable[[Spec], None]) -> None:
+    async def spec(subject: Subject) -> None:
+        await add_invitation(subject, "old@example.test", "o", expires_at=NOW)
+        made = await add_invitation(subject, "dan@example.test", "d")
+        async with subject.uow() as uow:
+            assert await uow.invitations.accept_for("old@example.test", NOW) is None, "expired"
+            taken = await uow.invitations.accept_for("dan@example.test", NOW)
+            assert taken is not None and taken.id == made.id and taken.accepted_at == NOW
+            assert await uow.invitations.accept_for("dan@example.test", NOW) is None, "once"
+            assert await uow.invitations.accept("hash-d", NOW) is None, "its link is used up too"
+
+    check(spec)

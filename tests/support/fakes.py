@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.audit import AuditEvent, AuditFilter, announce
 from satchel.domain.files import StoredFile
+from satchel.domain.identities import AlreadyLinked, LinkedIdentity
 from satchel.domain.invitations import Invitation
 from satchel.domain.jobs import FAILED, PENDING, Job
+from satchel.domain.password_resets import PasswordReset
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
@@ -72,6 +74,9 @@ class Tables:
     uploads: dict[str, Upload] = field(default_factory=dict)
     invitations: dict[int, Invitation] = field(default_factory=dict)
     invitation_hashes: dict[int, str] = field(default_factory=dict)
+    password_resets: dict[int, PasswordReset] = field(default_factory=dict)
+    reset_hashes: dict[int, str] = field(default_factory=dict)
+    identities: dict[int, LinkedIdentity] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     last_id: int = 0
 
@@ -139,6 +144,8 @@ class FakeUnitOfWork:
         self.requests = FakeUploadRequests(staged)
         self.uploads = FakeUploads(staged)
         self.invitations = FakeInvitations(staged)
+        self.password_resets = FakePasswordResets(staged)
+        self.identities = FakeIdentities(staged)
         self.audit = FakeAudit(staged)
         self._staged = staged
         return self
@@ -553,6 +560,70 @@ class FakeInvitations:
             return None
         invitation.accepted_at = now
         return _copy(invitation)
+
+    async def accept_for(self, email: str, now: datetime) -> Invitation | None:
+        pending = [i for i in self._t.invitations.values() if i.email == email and i.is_open(now)]
+        if not pending:
+            return None
+        newest = max(pending, key=lambda i: i.id)
+        newest.accepted_at = now
+        return _copy(newest)
+
+
+class FakePasswordResets:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _by_hash(self, token_hash: str) -> PasswordReset | None:
+        found = [i for i, stored in self._t.reset_hashes.items() if stored == token_hash]
+        return self._t.password_resets[found[0]] if found else None
+
+    async def add(self, *, user_id: int, token_hash: str, expires_at: datetime, now: datetime) -> PasswordReset:
+        if (known := self._by_hash(token_hash)) is not None:
+            return _copy(known)
+        reset = PasswordReset(id=self._t.next_id(), user_id=user_id, created_at=now, expires_at=expires_at)
+        self._t.password_resets[reset.id] = reset
+        self._t.reset_hashes[reset.id] = token_hash
+        return _copy(reset)
+
+    async def by_token(self, token_hash: str) -> PasswordReset | None:
+        return _copy(self._by_hash(token_hash))
+
+    async def use(self, token_hash: str, now: datetime) -> PasswordReset | None:
+        reset = self._by_hash(token_hash)
+        if reset is None or not reset.is_open(now):
+            return None
+        reset.used_at = now
+        return _copy(reset)
+
+    async def end_all(self, user_id: int, now: datetime) -> int:
+        pending = [r for r in self._t.password_resets.values() if r.user_id == user_id and r.used_at is None]
+        for reset in pending:
+            reset.used_at = now
+        return len(pending)
+
+
+class FakeIdentities:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _named(self, issuer: str, subject: str) -> LinkedIdentity | None:
+        return next((i for i in self._t.identities.values() if (i.issuer, i.subject) == (issuer, subject)), None)
+
+    async def add(self, *, issuer: str, subject: str, user_id: int, email: str, now: datetime) -> LinkedIdentity:
+        if self._named(issuer, subject) is not None:
+            raise AlreadyLinked()  # what the SQL repository makes of its unique constraint
+        identity = LinkedIdentity(self._t.next_id(), issuer, subject, user_id, email, created_at=now)
+        self._t.identities[identity.id] = identity
+        return _copy(identity)
+
+    async def user_of(self, issuer: str, subject: str) -> User | None:
+        identity = self._named(issuer, subject)
+        return _copy(self._t.users.get(identity.user_id)) if identity else None
+
+    async def used(self, issuer: str, subject: str, now: datetime) -> None:
+        if identity := self._named(issuer, subject):
+            identity.last_used_at = now
 
 
 class FakeJobs:

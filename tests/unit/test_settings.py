@@ -416,3 +416,44 @@ def test_the_retired_sign_up_switch_is_found_in_the_env_file_and_as_a_file_varia
     (tmp_path / ".env").unlink()
     monkeypatch.setenv("SATCHEL_SIGNUP_ENABLED_FILE", str(tmp_path / "signup"))
     assert config_errors(**VALID) == [RETIRED_LINE]
+
+
+# --- password resets and the identity provider ----------------------------------------------------
+
+
+def test_a_reset_link_lasts_an_hour_unless_told_otherwise_within_bounds() -> None:
+    assert load_settings(**VALID).password_reset_minutes == 60
+    assert load_settings(**VALID, SATCHEL_PASSWORD_RESET_MINUTES="15").password_reset_minutes == 15
+    for minutes in ("0", "4", "1441", "soon"):
+        assert line_for(
+            config_errors(**VALID, SATCHEL_PASSWORD_RESET_MINUTES=minutes), "SATCHEL_PASSWORD_RESET_MINUTES"
+        )
+
+
+OIDC = {"OIDC_ISSUER": "https://id.example.test", "OIDC_CLIENT_ID": "satchel", "OIDC_CLIENT_SECRET": "s3cret-value"}
+
+
+def test_the_identity_provider_is_all_three_settings_or_none_in_one_line() -> None:
+    assert not load_settings(**VALID).oidc_configured
+    settings = load_settings(**VALID, **OIDC, OIDC_PROVIDER_NAME="Example ID")
+    assert settings.oidc_configured and settings.oidc_provider_name == "Example ID"
+    for missing in OIDC:
+        given = {k: v for k, v in OIDC.items() if k != missing}
+        errors = config_errors(**VALID, **given)
+        [line] = [e for e in errors if "OIDC" in e]
+        assert "all set or none" in line and missing in line
+    bad = config_errors(**VALID, **{**OIDC, "OIDC_ISSUER": "ftp://id.example.test"})
+    assert line_for(bad, "OIDC_ISSUER")
+
+
+def test_the_client_secret_is_a_secret_and_may_come_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "oidc-secret"
+    secret_file.write_text("from-a-file\n")
+    monkeypatch.setenv("OIDC_CLIENT_SECRET_FILE", str(secret_file))
+    settings = load_settings(**VALID, OIDC_ISSUER=OIDC["OIDC_ISSUER"], OIDC_CLIENT_ID="satchel")
+    assert settings.oidc_client_secret is not None and settings.oidc_client_secret.get_secret_value() == "from-a-file"
+    shown = {entry.name: entry for entry in describe(settings)}["OIDC_CLIENT_SECRET"]
+    assert (shown.value, shown.source) == ("********", "file")
+    assert "s3cret-value" not in "\n".join(config_errors(**VALID, **{**OIDC, "OIDC_CLIENT_ID": ""}))

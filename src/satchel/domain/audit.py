@@ -25,6 +25,9 @@ SIGNED_IN: Final = "account.signed_in"
 SIGN_IN_FAILED: Final = "account.sign_in_failed"
 SIGNED_UP: Final = "account.signed_up"
 INVITATION_ACCEPTED: Final = "account.invitation_accepted"
+PASSWORD_RESET_REQUESTED: Final = "account.password_reset_requested"  # noqa: S105 (an action name)
+PASSWORD_RESET: Final = "account.password_reset"  # noqa: S105 (an action name)
+IDENTITY_LINKED: Final = "account.identity_linked"
 ADMIN_FILE_DELETED: Final = "admin.file_deleted"
 ADMIN_SHARE_REVOKED: Final = "admin.share_revoked"
 ADMIN_USER_CREATED: Final = "admin.user_created"
@@ -47,6 +50,9 @@ ACTIONS: Final[tuple[str, ...]] = (
     SIGN_IN_FAILED,
     SIGNED_UP,
     INVITATION_ACCEPTED,
+    PASSWORD_RESET_REQUESTED,
+    PASSWORD_RESET,
+    IDENTITY_LINKED,
     ADMIN_FILE_DELETED,
     ADMIN_SHARE_REVOKED,
     ADMIN_USER_CREATED,

@@ -1,29 +1,25 @@
 """Invitations: an administrator asks someone by email to open an account, through a link that works once.
 
-The link's token is never stored: the invitation keeps its SHA-256, as API tokens are kept. Nor does the mail
-job that carries the link to the worker hold it: the job holds a random nonce, and the token is that nonce's
-HMAC under ``SECRET_KEY`` (``link_token``), so reading the database alone gives no one a working link.
-A re-sent invitation gets a new nonce, hence a new token and hash: the old link, and any old mail not yet
+The link is a one-time link (``domain/one_time_links.py``): only its token's SHA-256 is kept, and the mail job
+carries a nonce the token is made from under ``SECRET_KEY``, so reading the database alone gives no one a working
+link. A re-sent invitation gets a new nonce, hence a new token and hash: the old link, and any old mail not yet
 sent, are dead.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, get_args
 
+from satchel.domain import one_time_links
 from satchel.domain.errors import Conflict, Gone, NotFound
+from satchel.domain.one_time_links import new_nonce as new_nonce  # as invitations have always named them
+from satchel.domain.one_time_links import token_hash as token_hash
 
 InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
 INVITATION_STATUSES: Final[tuple[InvitationStatus, ...]] = get_args(InvitationStatus)
 MAX_DAYS: Final = 365
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes of HMAC-SHA256 in url-safe base64, unpadded
 
 
 class NoSuchInvitation(NotFound):
@@ -54,25 +50,14 @@ class InvitationClosed(Conflict):
     """That invitation was already accepted or withdrawn."""
 
 
-def new_nonce() -> str:
-    return secrets.token_urlsafe(32)  # 256 random bits: what the link's token is made from
-
-
 def link_token(key: bytes, nonce: str) -> str:
     """The token in an invitation's link, made from its nonce with the server's secret key."""
-    digest = hmac.new(key, b"invitation:" + nonce.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def token_hash(token: str) -> str:
-    """What the invitation keeps of its token: a fast hash is enough for 256 unguessable bits. An invitation is
-    found by this hash, never by comparing tokens, so how long a lookup takes says nothing about any token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return one_time_links.link_token(key, "invitation", nonce)
 
 
 def is_invitation_token(value: str) -> bool:
-    """Whether ``value`` could be a link's token at all; anything else is "no such invitation", unqueried."""
-    return _TOKEN.fullmatch(value) is not None
+    """Whether ``value`` could be an invitation link's token at all; anything else is "no such invitation"."""
+    return one_time_links.is_link_token(value)
 
 
 def invitation_path(token: str) -> str:

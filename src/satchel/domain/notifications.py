@@ -65,3 +65,14 @@ def invitation(recipient: str, inviter: str | None, url: str, expires_at: dateti
     lines.append(f"Choose a password to open it. The link works once, until {until}.")
     text = "\n\n".join([*lines, f"Open your account: {url}"]) + "\n"
     return Notice((recipient,), "You are invited to Satchel", text, _html(lines, url, "Open your account"))
+
+
+def password_reset(recipient: str, url: str, expires_at: datetime) -> Notice:
+    until = expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "Someone, probably you, asked to reset the password of your Satchel account.",
+        f"Choose a new one through this link. It works once, until {until}.",
+        "If you did not ask, ignore this mail: your password stays as it is.",
+    ]
+    text = "\n\n".join([*lines, f"Choose a new password: {url}"]) + "\n"
+    return Notice((recipient,), "Reset your Satchel password", text, _html(lines, url, "Choose a new password"))

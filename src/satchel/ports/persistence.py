@@ -11,7 +11,9 @@ from typing import Literal, Protocol, get_args
 from satchel.domain.accounts import ApiToken, User
 from satchel.domain.audit import AuditEvent, AuditFilter
 from satchel.domain.files import StoredFile
+from satchel.domain.identities import LinkedIdentity
 from satchel.domain.invitations import Invitation
+from satchel.domain.password_resets import PasswordReset
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import Share
 from satchel.domain.uploads import Upload
@@ -247,6 +249,37 @@ class InvitationRepository(Protocol):
         """Use the invitation up, only if it is pending at ``now``, in one atomic statement: of any number of
         concurrent calls, one gets the invitation and the others None."""
 
+    async def accept_for(self, email: str, now: datetime) -> Invitation | None:
+        """Use up the newest invitation to ``email`` pending at ``now``, as ``accept`` does, whatever its token:
+        an address its identity provider vouches for needs no link."""
+
+
+class PasswordResetRepository(Protocol):
+    async def add(self, *, user_id: int, token_hash: str, expires_at: datetime, now: datetime) -> PasswordReset:
+        """Record a reset link; a second add of the same ``token_hash`` changes nothing and returns the first."""
+
+    async def by_token(self, token_hash: str) -> PasswordReset | None: ...
+
+    async def use(self, token_hash: str, now: datetime) -> PasswordReset | None:
+        """Use the reset up, only if it is pending at ``now``, in one atomic statement: of any number of
+        concurrent calls, one gets the reset and the others None."""
+
+    async def end_all(self, user_id: int, now: datetime) -> int:
+        """Use up every pending reset of the account, so no other link sets its password; returns how many."""
+
+
+class IdentityRepository(Protocol):
+    """Accounts linked to an identity provider's users: issuer and subject name the person for good."""
+
+    async def add(self, *, issuer: str, subject: str, user_id: int, email: str, now: datetime) -> LinkedIdentity:
+        """Link the identity to the account; linking one identity twice is refused by the database."""
+
+    async def user_of(self, issuer: str, subject: str) -> User | None:
+        """The account the identity is linked to, if any."""
+
+    async def used(self, issuer: str, subject: str, now: datetime) -> None:
+        """Note when the identity last signed in."""
+
 
 class AuditTrail(Protocol):
     """The audit trail: events written in the transaction of the change they record."""
@@ -280,6 +313,10 @@ class UnitOfWork(Protocol):
     def requests(self) -> UploadRequestRepository: ...
     @property
     def invitations(self) -> InvitationRepository: ...
+    @property
+    def password_resets(self) -> PasswordResetRepository: ...
+    @property
+    def identities(self) -> IdentityRepository: ...
     @property
     def audit(self) -> AuditTrail: ...
 

@@ -30,13 +30,14 @@ def _redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
 
 
 # Secrets that travel inside text (messages, exception text, a mail's body), whatever the key:
-# URL credentials, share and invitation links (their token is their key), API tokens, bearer
+# URL credentials, share, invitation and password reset links (their token is their key), API tokens, bearer
 # credentials, and ``password=…``-style pairs. Each keeps enough around it to read the line.
 _SECRET_TEXT = re.compile(
     # possessive quantifiers and the look-behind keep this linear on hostile text (a 64 KiB path)
     r"(?P<url>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*+://[^\s/@:]*+:)[^\s/@]++@"
     r"|(?P<share>/s/)[A-Za-z0-9_-]++"
     r"|(?P<invite>/invite/)[A-Za-z0-9_-]++"
+    r"|(?P<reset>/password-resets?+/)[A-Za-z0-9_-]++"
     r"|(?P<api>\bsat_)[A-Za-z0-9_-]++"
     r"|(?P<bearer>\b[Bb]earer\s++)[^\s,;\"']++"
     r"|(?P<pair>(?i:password|passwd|secret|token|api[_-]?key|session|cookie)[\w-]{0,64}+[\"']?\s*+[:=]\s*+[\"']?)"
@@ -46,6 +47,7 @@ _MASKS = {
     "url": "{}***@",
     "share": "{}{{token}}",
     "invite": "{}{{token}}",
+    "reset": "{}{{token}}",
     "api": "{}***",
     "bearer": "{}***",
     "pair": "{}***",
@@ -60,7 +62,15 @@ def _mask(match: re.Match[str]) -> str:
 def mask_secrets(text: str) -> str:
     """``text`` with every secret Satchel knows the shape of replaced, safe to log or print."""
     # Every shape above needs one of these; most values have none, and this costs far less than the scan.
-    if ":" in text or "=" in text or "/s/" in text or "/invite/" in text or "sat_" in text or "earer" in text:
+    if (
+        ":" in text
+        or "=" in text
+        or "/s/" in text
+        or "/invite/" in text
+        or "/password-reset" in text
+        or "sat_" in text
+        or "earer" in text
+    ):
         return _SECRET_TEXT.sub(_mask, text)
     return text
 

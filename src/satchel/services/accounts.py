@@ -162,7 +162,8 @@ class Accounts:
         return user
 
     async def change_password(self, user: User, current: str, new: str) -> User:
-        """Replace the password, ending every other session and revoking every API token; returns the updated user.
+        """Replace the password, ending every other session, revoking every API token and ending every reset link
+        not yet used; returns the updated user.
 
         Other sessions end because their stamp no longer matches (``active_user``); the caller
         re-stamps its own session with the returned user's ``session_stamp`` to stay signed in.
@@ -174,6 +175,7 @@ class Accounts:
         async with self._uow() as uow:
             await uow.users.set_password(user.id, password_hash)
             revoked = await uow.tokens.revoke_all(user.id, self._clock())
+            await uow.password_resets.end_all(user.id, self._clock())  # a link asked for before no longer works
             await uow.commit()
         log.info("account.password_changed", extra={"user_id": user.id, "revoked": revoked})
         return replace(user, password_hash=password_hash)

@@ -11,12 +11,16 @@ from satchel.domain import notifications
 from satchel.domain.clock import Clock, utcnow
 from satchel.domain.errors import InvalidInput
 from satchel.domain.files import CLEAN, INFECTED, PENDING, SCAN_FAILED, StoredFile, human_size
-from satchel.domain.invitations import invitation_path, link_token, token_hash
+from satchel.domain.invitations import invitation_path, link_token
 from satchel.domain.notifications import Notice
+from satchel.domain.one_time_links import token_hash
+from satchel.domain.password_resets import reset_path
 from satchel.ports.content import Scanner, Thumbnailer
 from satchel.ports.mail import Mailer, Message
 from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from satchel.ports.storage import ObjectStore
+from satchel.services.password_resets import NOTICE as PASSWORD_RESET_NOTICE
+from satchel.services.password_resets import PasswordResets
 
 log = logging.getLogger("satchel.jobs")
 THUMBNAIL_MAX_BYTES = 40 * 1024 * 1024  # larger images are not worth decoding for a preview
@@ -33,6 +37,7 @@ class Background:
         thumbnailer: Thumbnailer,
         base_url: str,
         invitation_key: bytes = b"",
+        resets: PasswordResets | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._uow = uow
@@ -42,6 +47,7 @@ class Background:
         self._thumbnailer = thumbnailer
         self._base_url = base_url.rstrip("/")
         self._invitation_key = invitation_key
+        self._resets = resets
         self._clock = clock
 
     async def _file(self, file_id: str) -> StoredFile | None:
@@ -115,6 +121,8 @@ class Background:
 
     async def _compose(self, payload: dict[str, Any]) -> Notice | None:
         kind = payload.get("notice")
+        if kind == PASSWORD_RESET_NOTICE:
+            return await self._password_reset(payload)
         async with self._uow() as uow:
             if kind == "quarantined":
                 file = await uow.files.get(payload["file_id"])
@@ -160,6 +168,15 @@ class Background:
         return notifications.invitation(
             invitation.email, invitation.invited_by_email, url, invitation.expires_at, as_admin=invitation.is_admin
         )
+
+    async def _password_reset(self, payload: dict[str, Any]) -> Notice | None:
+        if self._resets is None:
+            raise InvalidInput("A password reset mail job ran, but this worker has no password resets.")
+        issued = await self._resets.issue(payload)
+        if issued is None:
+            return None  # no account, a disabled one, or the link used or expired since: nothing goes out
+        url = self._base_url + reset_path(issued.token)
+        return notifications.password_reset(issued.email, url, issued.expires_at)
 
 
 Handler = Callable[[str, dict[str, Any]], Any]

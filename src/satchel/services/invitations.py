@@ -29,9 +29,8 @@ from satchel.domain.invitations import (
     NoSuchInvitation,
     is_invitation_token,
     link_token,
-    new_nonce,
-    token_hash,
 )
+from satchel.domain.one_time_links import new_nonce, token_hash
 from satchel.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from satchel.ports.security import PasswordHasher
 

@@ -22,8 +22,10 @@ from satchel.web import (
     admin,
     health,
     invitations,
+    oidc,
     openapi,
     pages,
+    password_resets,
     previews,
     problems,
     public,
@@ -35,6 +37,7 @@ from satchel.web import (
 from satchel.web.api import account, files, requests, shares, snippets, uploads
 from satchel.web.api import admin_console as admin_console_api
 from satchel.web.api import admin_users as admin_users_api
+from satchel.web.api import password_resets as password_resets_api
 from satchel.web.middleware import RequestContext
 from satchel.web.security import SecurityHeaders
 from satchel.web.sessions import SessionMiddleware
@@ -84,12 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shares.router,
         requests.router,
         account.router,
+        password_resets_api.router,
         public.router,
         public.status_router,
         public_request_uploads.router,
         previews.router,
         public_requests.router,
         invitations.router,
+        password_resets.router,
+        oidc.router,
         requests_pages.router,
         pages.router,
         admin.router,

@@ -36,7 +36,7 @@ PAGE_SIZE = 50
 PageNumber = Annotated[int, Query(ge=1, le=BIGINT // PAGE_SIZE)]  # its offset must fit the database too
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would make phishing links look like ours.
     return target if target and target.startswith("/") and not target.startswith("//") else "/files"
 
@@ -74,9 +74,14 @@ async def signup(
     return _redirect("/files")
 
 
+def _provider(services: ServicesDep) -> str | None:
+    """The identity provider's name, for its button, when one is set up."""
+    return services.provider_sign_in.provider_name if services.provider_sign_in else None
+
+
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
-    return await render(request, "login.html", next=_safe_next(next))
+async def login_form(request: Request, services: ServicesDep, next: str | None = None) -> Response:
+    return await render(request, "login.html", next=safe_next(next), provider=_provider(services))
 
 
 @router.post("/login", dependencies=[CsrfChecked])
@@ -91,9 +96,12 @@ async def login(
     try:
         user = await services.accounts.sign_in(email, password, client=client_of(request))
     except DomainError as exc:
-        return await render(request, "login.html", exc.status, error=exc.message, email=email, next=_safe_next(next))
+        return await render(
+            request, "login.html", exc.status, error=exc.message, email=email, next=safe_next(next),
+            provider=_provider(services),
+        )  # fmt: skip
     await start_session(session, user)
-    return _redirect(_safe_next(next))
+    return _redirect(safe_next(next))
 
 
 @router.post("/logout", dependencies=[CsrfChecked])

@@ -100,3 +100,14 @@ class SqlInvitations:
         )
         row = (await self.conn.execute(update)).one_or_none()
         return _invitation(row) if row else None
+
+    async def accept_for(self, email: str, now: datetime) -> Invitation | None:
+        newest = sa.select(col.id).where(col.email == email, _pending(now)).order_by(col.id.desc()).limit(1)
+        update = (
+            sa.update(invitations)
+            .where(col.id == newest.scalar_subquery(), _pending(now))
+            .values(accepted_at=now)
+            .returning(*_COLUMNS)
+        )
+        row = (await self.conn.execute(update)).one_or_none()
+        return _invitation(row) if row else None

@@ -192,6 +192,32 @@ invitations = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
+# Password reset links: only the hash of the link's token is kept (domain/password_resets.py).
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+
+# Identities at an OpenID Connect provider linked to accounts, named by issuer and subject (domain/identities.py).
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("issuer", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("issuer", "subject"),
+)
+
 # The audit trail: one row per recorded action, written in the transaction of the change (domain/audit.py).
 # It grows with use: `satchel audit prune --before DATE` deletes what is older (docs/operations.md).
 audit_events = sa.Table(

@@ -6,6 +6,7 @@ from satchel.adapters.db.accounts import SqlTokens, SqlUsers
 from satchel.adapters.db.audit import SqlAudit
 from satchel.adapters.db.engine import Database, GuardedConnection
 from satchel.adapters.db.files import SqlFiles
+from satchel.adapters.db.identities import SqlIdentities, SqlPasswordResets
 from satchel.adapters.db.invitations import SqlInvitations
 from satchel.adapters.db.jobs import SqlJobs
 from satchel.adapters.db.requests import SqlUploadRequests
@@ -27,6 +28,8 @@ class SqlUnitOfWork:
     uploads: SqlUploads
     requests: SqlUploadRequests
     invitations: SqlInvitations
+    password_resets: SqlPasswordResets
+    identities: SqlIdentities
     audit: SqlAudit
 
     def __init__(self, database: Database) -> None:
@@ -43,6 +46,8 @@ class SqlUnitOfWork:
         self.uploads = SqlUploads(self._conn)
         self.requests = SqlUploadRequests(self._conn)
         self.invitations = SqlInvitations(self._conn)
+        self.password_resets = SqlPasswordResets(self._conn)
+        self.identities = SqlIdentities(self._conn)
         self.audit = SqlAudit(self._conn)
         return self
 
