@@ -12,7 +12,7 @@ import pytest
 from test_admin_console import HTML, audit, make_admin
 from test_jobs import job_rows, run
 
-from satchel.domain.password_resets import PER_ADDRESS, PER_CLIENT
+from satchel.domain.password_resets import ASKED, PER_ADDRESS, PER_CLIENT
 
 from support.app import PASSWORD, Account, App, AppFactory
 from support.smtp import Mailbox, smtp_server
@@ -128,7 +128,7 @@ def test_known_unknown_and_disabled_addresses_get_the_same_answer_and_only_the_a
         pages = [answer(ask(app, email)) for email in (ann.email, unknown, bob.email)]
         assert pages[0] == pages[1] == pages[2] and pages[0][0] == 200
         api = [app.client.post("/api/password-resets", json={"email": e}) for e in (ann.email, unknown, bob.email)]
-        assert [(r.status_code, r.content) for r in api] == [(202, b"")] * 3
+        assert [(r.status_code, r.json()) for r in api] == [(202, {"detail": ASKED})] * 3, "the page's words"
         queued = [job for e in (ann.email, unknown, bob.email) for job in job_rows(app, "mail", email=e)]
         assert [sorted(job.payload) for job in queued] == [["client", "email", "nonce", "notice", "requested_at"]] * 6
 

@@ -101,6 +101,22 @@ def test_an_upload_link_has_a_qr_code_of_its_own_address(app: App) -> None:
     assert decode_svg(app.client.get(f"/requests/{request['id']}/qr.svg").content) == [request["url"]]
 
 
+def test_a_link_that_no_longer_opens_has_no_qr_code(app: App) -> None:
+    alice = app.account()
+    share = app.upload(alice, "plans.pdf", b"%PDF-1.7 plans")["share"]
+    request = app.client.post("/api/requests", json={"max_files": 2}, headers=alice.auth).json()
+    assert app.client.delete(f"/api/shares/{share['id']}", headers=alice.auth).status_code == 204
+    assert app.client.delete(f"/api/requests/{request['id']}", headers=alice.auth).status_code == 204
+
+    links = [f"shares/{share['id']}", f"requests/{request['id']}"]
+    from_api = [app.client.get(f"/api/{link}/qr", headers=alice.auth) for link in links]
+    _browser_of(app, alice)
+    from_pages = [app.client.get(f"/{link}/qr.svg") for link in links]
+
+    assert [r.status_code for r in from_api + from_pages] == [410] * 4, "a code that leads nowhere helps nobody"
+    assert all(r.headers["content-type"] == "application/problem+json" for r in from_api)
+
+
 def test_the_share_page_shows_the_qr_code_with_a_way_to_keep_it(app: App) -> None:
     alice = app.account()
     share = app.upload(alice, "a.txt", b"a")["share"]

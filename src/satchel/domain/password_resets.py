@@ -20,6 +20,7 @@ MAX_MINUTES: Final = 24 * 60
 # Asking for a link: per address, so nobody's mailbox is flooded; per client, so nobody mails the world.
 PER_ADDRESS: Final = (3, 15 * 60)
 PER_CLIENT: Final = (10, 60 * 60)
+ASKED = "If an account exists for that address, we sent it a link to choose a new password."  # for any address
 
 
 class NoSuchReset(NotFound):

@@ -122,6 +122,14 @@ class Requests:
             request = _owned_by(owner, await uow.requests.get(request_id))
             return RequestView(request, await uow.requests.received(request.id))
 
+    async def open_link(self, owner: User, request_id: int) -> UploadRequest:
+        """One of the owner's upload links while it still takes files (a QR code of one that leads nowhere helps
+        nobody)."""
+        async with self._uow() as uow:
+            request = _owned_by(owner, await uow.requests.get(request_id))
+        request.ensure_open(self._clock())
+        return request
+
     async def revoke(self, owner: User, request_id: int) -> None:
         async with self._uow() as uow:
             request = _owned_by(owner, await uow.requests.get(request_id))

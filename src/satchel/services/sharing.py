@@ -164,6 +164,12 @@ class Sharing:
                 raise NotFound("No such share.")
             return ShareView(share, await uow.files.get_many(share.file_ids))
 
+    async def open_link(self, owner: User, share_id: int) -> Share:
+        """One of the owner's links while it still opens (a QR code of one that leads nowhere helps nobody)."""
+        share = (await self.owned(owner, share_id)).share
+        share.ensure_open(self._clock())
+        return share
+
     async def list_owned(self, owner: User, *, limit: int = 50, offset: int = 0) -> tuple[list[ShareView], int]:
         async with self._uow() as uow:
             shares, total = await uow.shares.list_for(owner.id, limit=limit, offset=offset)

@@ -14,9 +14,9 @@ from satchel.domain.files import StoredFile, is_file_id
 from satchel.ports.persistence import FILE_SORTS
 from satchel.services.files import SNIPPET_MAX_BYTES
 from satchel.services.sharing import MAX_FILES_PER_SHARE
+from satchel.web import qr
 from satchel.web.params import BIGINT, FileId, RowId
 from satchel.web.previews import on_page
-from satchel.web.qr import qr_response
 from satchel.web.security import (
     CsrfChecked,
     OptionalUser,
@@ -28,7 +28,7 @@ from satchel.web.security import (
     start_session,
 )
 from satchel.web.templating import flash, render
-from satchel.web.urls import base_url, share_url
+from satchel.web.urls import base_url
 
 router = APIRouter(include_in_schema=False)
 EXPIRY_CHOICES = [("1 hour", 1), ("1 day", 24), ("3 days", 72), ("7 days", 168), ("30 days", 720)]
@@ -320,8 +320,7 @@ async def share_page(request: Request, share_id: RowId, user: PageUser, services
 
 @router.get("/shares/{share_id}/qr.svg")
 async def share_qr(request: Request, share_id: RowId, user: PictureUser, services: ServicesDep) -> Response:
-    view = await services.sharing.owned(user, share_id)
-    return qr_response(share_url(base_url(request), view.share.token), f"satchel-link-{share_id}.svg")
+    return qr.share_qr(base_url(request), await services.sharing.open_link(user, share_id))
 
 
 @router.post("/shares/{share_id}/revoke", dependencies=[CsrfChecked])

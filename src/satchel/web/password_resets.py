@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from satchel.domain.errors import DomainError, TooManyAttempts
+from satchel.domain.password_resets import ASKED
 from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of, start_session
 from satchel.web.templating import flash, render
 
@@ -37,7 +38,7 @@ async def ask(request: Request, services: ServicesDep, email: Annotated[str, For
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    return await render(request, "password_forgot.html", sent=True, minutes=minutes)
+    return await render(request, "password_forgot.html", sent=ASKED, minutes=minutes)
 
 
 @router.get("/{token}")

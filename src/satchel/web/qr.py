@@ -12,7 +12,10 @@ import io
 import segno
 from fastapi.responses import Response
 
+from satchel.domain.requests import UploadRequest
+from satchel.domain.sharing import Share
 from satchel.web.security import DOWNLOAD_POLICY
+from satchel.web.urls import request_url, share_url
 
 SVG = "image/svg+xml"
 # Ten units a module: a program that opens the file at its own size shows it large enough to scan (the QR code's
@@ -43,3 +46,11 @@ def qr_response(url: str, filename: str) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def share_qr(base: str, share: Share) -> Response:
+    return qr_response(share_url(base, share.token), f"satchel-link-{share.id}.svg")
+
+
+def request_qr(base: str, request: UploadRequest) -> Response:
+    return qr_response(request_url(base, request.token), f"satchel-upload-link-{request.id}.svg")

@@ -10,12 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 from satchel.domain.clock import utcnow
 from satchel.domain.errors import DomainError, InvalidInput
 from satchel.domain.files import parse_size
+from satchel.web import qr
 from satchel.web.pages import PAGE_SIZE, PageNumber, expiry_choices
 from satchel.web.params import RowId
-from satchel.web.qr import qr_response
 from satchel.web.security import CsrfChecked, PageUser, PictureUser, ServicesDep
 from satchel.web.templating import flash, render
-from satchel.web.urls import base_url, request_url
+from satchel.web.urls import base_url
 
 router = APIRouter(prefix="/requests", include_in_schema=False)
 SIZE_UNITS = ("MiB", "GiB")  # what the form offers, in the one unit system the pages show sizes in
@@ -108,8 +108,7 @@ async def request_page(request: Request, request_id: RowId, user: PageUser, serv
 
 @router.get("/{request_id}/qr.svg")
 async def request_qr(request: Request, request_id: RowId, user: PictureUser, services: ServicesDep) -> Response:
-    view = await services.requests.owned(user, request_id)
-    return qr_response(request_url(base_url(request), view.request.token), f"satchel-upload-link-{request_id}.svg")
+    return qr.request_qr(base_url(request), await services.requests.open_link(user, request_id))
 
 
 @router.post("/{request_id}/revoke", dependencies=[CsrfChecked])

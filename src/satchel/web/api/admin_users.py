@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field
 
 from satchel.domain.accounts import MAX_PASSWORD, MAX_QUOTA, MIN_PASSWORD, SignupMode, User
 from satchel.domain.clock import utcnow
@@ -18,7 +18,7 @@ from satchel.domain.invitations import Invitation, InvitationStatus, invitation_
 from satchel.services.administration import MAX_PAGE
 from satchel.services.invitations import NewInvitation
 from satchel.services.users import UserChange
-from satchel.web.api.schemas import EMAIL_PATTERN, Page
+from satchel.web.api.schemas import Email, JsonIn, Page
 from satchel.web.openapi import SIGNED_IN, problems
 from satchel.web.params import BIGINT, Offset
 from satchel.web.security import ApiAdmin, ServicesDep, client_of
@@ -33,7 +33,6 @@ router = APIRouter(
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 UserId = Annotated[int, Path(ge=1, le=BIGINT, description="an account's id")]
 InvitationId = Annotated[int, Path(ge=1, le=BIGINT, description="an invitation's id")]
-Email = Annotated[str, Field(json_schema_extra={"pattern": EMAIL_PATTERN}, description="an email address")]
 Quota = Annotated[int, Field(ge=1, le=MAX_QUOTA, description="bytes the account may store")]
 
 
@@ -52,18 +51,18 @@ class AdminUserOut(BaseModel):
         return cls(**{name: getattr(user, name) for name in cls.model_fields})
 
 
-class AdminUserIn(BaseModel):
+class AdminUserIn(JsonIn):
     email: Email
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-    is_admin: StrictBool = False  # true or false, never 1 or "yes": a role is not guessed at
+    is_admin: bool = False
     quota_bytes: Quota | None = Field(None, description="bytes it may store; none: SATCHEL_DEFAULT_QUOTA_BYTES")
 
 
-class AdminUserChange(BaseModel):
-    disabled: StrictBool | None = Field(
+class AdminUserChange(JsonIn):
+    disabled: bool | None = Field(
         None, description="true ends its sessions and revokes its API tokens; never your own account"
     )
-    is_admin: StrictBool | None = Field(None, description="false is never for your own account")
+    is_admin: bool | None = Field(None, description="false is never for your own account")
     quota_bytes: Quota | None = Field(None, description="never below what it uses")
 
 
@@ -93,9 +92,9 @@ class NewInvitationOut(InvitationOut):
         return cls(**InvitationOut.of(new.invitation, utcnow()).model_dump(), url=url)
 
 
-class InvitationIn(BaseModel):
+class InvitationIn(JsonIn):
     email: Email
-    is_admin: StrictBool = False
+    is_admin: bool = False
 
 
 class SignupOut(BaseModel):

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
 from satchel.domain.accounts import MAX_PASSWORD, MIN_PASSWORD
+from satchel.domain.password_resets import ASKED
+from satchel.web.api.schemas import Email, JsonIn
 from satchel.web.openapi import problems
 from satchel.web.security import ServicesDep, client_of
 
@@ -15,11 +17,15 @@ router = APIRouter(prefix="/api/password-resets", tags=["account"], responses=pr
 Token = Annotated[str, Path(max_length=100, description="the token of the link mailed (`…/password-reset/<token>`)")]
 
 
-class PasswordResetIn(BaseModel):
-    email: str = Field(max_length=1000, description="the address of the account")
+class PasswordResetIn(JsonIn):
+    email: Email
 
 
-class NewPasswordIn(BaseModel):
+class PasswordResetAsked(BaseModel):
+    detail: str = Field(description="the same words whatever the address: whether an account has it is not said")
+
+
+class NewPasswordIn(JsonIn):
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 
 
@@ -32,9 +38,9 @@ class NewPasswordIn(BaseModel):
     "active account's. Limited per address and per client. The link works once, for "
     "`SATCHEL_PASSWORD_RESET_MINUTES`.",
 )
-async def ask(body: PasswordResetIn, request: Request, services: ServicesDep) -> Response:
+async def ask(body: PasswordResetIn, request: Request, services: ServicesDep) -> PasswordResetAsked:
     await services.password_resets.request(body.email, client=client_of(request))
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    return PasswordResetAsked(detail=ASKED)
 
 
 @router.post(

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from satchel.domain.clock import utcnow
+from satchel.web import qr
 from satchel.web.api.schemas import Page, RequestIn, RequestOut
 from satchel.web.openapi import QR_CODE, SIGNED_IN, problems
 from satchel.web.params import Offset, RowId
-from satchel.web.qr import qr_response
 from satchel.web.security import ApiUser, ServicesDep
-from satchel.web.urls import base_url, request_url
+from satchel.web.urls import base_url
 
 router = APIRouter(prefix="/api/requests", tags=["requests"], dependencies=SIGNED_IN, responses=problems(401, 503))
 NO_SUCH_REQUEST = problems((404, "No such upload request, or not yours"))
@@ -53,11 +53,12 @@ async def get_request(request_id: RowId, request: Request, user: ApiUser, servic
     "/{request_id}/qr",
     summary="The QR code of one of your upload links, as SVG",
     response_class=Response,
-    responses=QR_CODE | NO_SUCH_REQUEST | problems(422),
+    responses=QR_CODE
+    | NO_SUCH_REQUEST
+    | problems(422, (410, "The upload link no longer takes files: expired, closed or full")),
 )
 async def request_qr(request_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> Response:
-    view = await services.requests.owned(user, request_id)
-    return qr_response(request_url(base_url(request), view.request.token), f"satchel-upload-link-{request_id}.svg")
+    return qr.request_qr(base_url(request), await services.requests.open_link(user, request_id))
 
 
 @router.delete(

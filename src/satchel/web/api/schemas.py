@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.domain.accounts import MAX_PASSWORD, MAX_TOKEN_NAME, MIN_PASSWORD, ApiToken, User, shows_as_text
 from satchel.domain.files import StoredFile
@@ -21,6 +21,13 @@ from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class,
 from satchel.web.urls import request_url, share_url
 
 T = TypeVar("T")
+
+
+class JsonIn(BaseModel):
+    """A request body: its values of the JSON types the document gives them, never coerced (``true`` is not 1,
+    ``"3"`` is not 3), so that what the document calls invalid is refused."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class Page(BaseModel, Generic[T]):
@@ -116,7 +123,7 @@ class UploadOut(BaseModel):
     share: ShareOut | None = None
 
 
-class RenameIn(BaseModel):
+class RenameIn(JsonIn):
     name: str = Field(min_length=1, max_length=1000, description=FILE_NAME_RULE, json_schema_extra=file_name)
 
 
@@ -135,6 +142,7 @@ _SPACE = "\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u20
 _ADDRESS_CHAR = f"[^@{_SPACE}\\x00-\\x1f\\x7f-\\x9f]"
 _AT_MOST_254 = f"(?=[^\\n]{{1,254}}[{_SPACE}]*$)"
 EMAIL_PATTERN = f"^[{_SPACE}]*{_AT_MOST_254}{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}+\\.{_ADDRESS_CHAR}+[{_SPACE}]*$"
+Email = Annotated[str, Field(json_schema_extra={"pattern": EMAIL_PATTERN}, description="an email address")]
 
 
 @cache
@@ -158,7 +166,7 @@ ShareTitle = Annotated[
 ]
 
 
-class ShareIn(BaseModel):
+class ShareIn(JsonIn):
     file_ids: list[Annotated[str, Field(json_schema_extra={"pattern": FILE_ID_PATTERN})]] = Field(
         min_length=1, max_length=MAX_FILES_PER_SHARE
     )
@@ -188,7 +196,7 @@ def _token_name(schema: dict[str, Any]) -> None:
     schema["pattern"] = f"^[{_SPACE}]*{edge}(?:[^{_unshown()}]{{0,{MAX_TOKEN_NAME - 2}}}{edge})?[{_SPACE}]*$"
 
 
-class TokenIn(BaseModel):
+class TokenIn(JsonIn):
     name: str = Field(
         min_length=1,
         max_length=MAX_TOKEN_NAME,
@@ -215,7 +223,7 @@ class NewTokenOut(TokenOut):
     token: str = Field(description="the secret: shown once, store it now")
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(JsonIn):
     current_password: str = Field(max_length=MAX_PASSWORD)  # no longer password can be right
     new_password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 
@@ -234,7 +242,7 @@ class ReadinessOut(BaseModel):
     detail: str | None = Field(None, description="why not ready: shutting down, or the failing services")
 
 
-class RequestIn(BaseModel):
+class RequestIn(JsonIn):
     expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
     max_files: int | None = Field(None, ge=1, le=MAX_REQUEST_FILES, description="files it takes in all; none: any")
     max_bytes: int | None = Field(

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from satchel.domain.clock import utcnow
+from satchel.web import qr
 from satchel.web.api.schemas import Page, ShareIn, ShareOut
 from satchel.web.openapi import QR_CODE, SIGNED_IN, problems
 from satchel.web.params import Offset, RowId
-from satchel.web.qr import qr_response
 from satchel.web.security import ApiUser, ServicesDep, client_of
-from satchel.web.urls import base_url, share_url
+from satchel.web.urls import base_url
 
 router = APIRouter(prefix="/api/shares", tags=["shares"], dependencies=SIGNED_IN, responses=problems(401, 503))
 NO_SUCH_SHARE = problems((404, "No such share, or not yours"))
@@ -62,11 +62,10 @@ async def get_share(share_id: RowId, request: Request, user: ApiUser, services: 
     "/{share_id}/qr",
     summary="The QR code of one of your links, as SVG",
     response_class=Response,
-    responses=QR_CODE | NO_SUCH_SHARE | problems(422),
+    responses=QR_CODE | NO_SUCH_SHARE | problems(422, (410, "The link no longer opens: expired, revoked or used up")),
 )
 async def share_qr(share_id: RowId, request: Request, user: ApiUser, services: ServicesDep) -> Response:
-    view = await services.sharing.owned(user, share_id)
-    return qr_response(share_url(base_url(request), view.share.token), f"satchel-link-{share_id}.svg")
+    return qr.share_qr(base_url(request), await services.sharing.open_link(user, share_id))
 
 
 @router.delete(
