@@ -133,6 +133,31 @@ def test_an_api_number_beyond_a_bigint_is_422_not_a_server_error(app: App, metho
 
 
 @pytest.mark.parametrize(
+    ("path", "field", "given"),
+    [
+        ("/api/shares", "max_downloads", True),
+        ("/api/shares", "max_downloads", "3"),
+        ("/api/requests", "max_bytes", True),
+        ("/api/requests", "max_files", "2"),
+        ("/api/shares", "delete_files_when_done", 1),
+    ],
+)
+def test_a_json_value_of_another_type_is_refused_not_guessed_at(app: App, path: str, field: str, given: Any) -> None:
+    alice = app.account()
+    file_id = app.upload(alice, "a.txt", b"a", share="false")["file"]["id"]
+    body = {"file_ids": [file_id]} if path == "/api/shares" else {}
+
+    refused = app.client.post(path, json={**body, field: given}, headers=alice.auth)
+    whole = app.client.post(
+        path, json={**body, field: 3.0 if field != "delete_files_when_done" else True}, headers=alice.auth
+    )
+
+    assert refused.status_code == 422, "true is not 1 and '3' is not 3"
+    assert refused.json()["errors"][0]["loc"] == ["body", field]
+    assert whole.status_code == 201, "3.0 is an integer, as JSON Schema has it"
+
+
+@pytest.mark.parametrize(
     "path",
     ["/files?page=99999999999999999999", f"/files?page={BIGINT // 50 + 1}", "/shares?page=99999999999999999999",
      "/shares/99999999999999999999"],

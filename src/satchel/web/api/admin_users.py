@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, Strict
 
 from satchel.domain.accounts import MAX_PASSWORD, MAX_QUOTA, MIN_PASSWORD, SignupMode, User
 from satchel.domain.clock import utcnow
@@ -18,7 +18,7 @@ from satchel.domain.invitations import Invitation, InvitationStatus, invitation_
 from satchel.services.administration import MAX_PAGE
 from satchel.services.invitations import NewInvitation
 from satchel.services.users import UserChange
-from satchel.web.api.schemas import Email, JsonIn, Page
+from satchel.web.api.schemas import Email, JsonIn, Page, integer
 from satchel.web.openapi import SIGNED_IN, problems
 from satchel.web.params import BIGINT, Offset
 from satchel.web.security import ApiAdmin, ServicesDep, client_of
@@ -33,7 +33,9 @@ router = APIRouter(
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 UserId = Annotated[int, Path(ge=1, le=BIGINT, description="an account's id")]
 InvitationId = Annotated[int, Path(ge=1, le=BIGINT, description="an invitation's id")]
-Quota = Annotated[int, Field(ge=1, le=MAX_QUOTA, description="bytes the account may store")]
+Quota = Annotated[
+    int, Field(ge=1, le=MAX_QUOTA, description="bytes the account may store"), Strict(False), BeforeValidator(integer)
+]
 
 
 class AdminUserOut(BaseModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from satchel.domain.accounts import MAX_PASSWORD, MAX_TOKEN_NAME, MIN_PASSWORD, ApiToken, User, shows_as_text
 from satchel.domain.files import StoredFile
@@ -25,9 +25,22 @@ T = TypeVar("T")
 
 class JsonIn(BaseModel):
     """A request body: its values of the JSON types the document gives them, never coerced (``true`` is not 1,
-    ``"3"`` is not 3), so that what the document calls invalid is refused."""
+    ``"3"`` is not 3; but 3.0 is 3, as JSON Schema has it), so that what the document calls invalid is refused."""
 
     model_config = ConfigDict(strict=True)
+
+
+def integer(value: object) -> object:
+    # JSON Schema's integer is a number without a fraction, 3.0 included; never a boolean or a string.
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# The integer fields of JsonIn bodies, their bounds first (after the validator, the document would lose them).
+DownloadLimit = Annotated[int, Field(ge=1, le=MAX_DOWNLOADS), Strict(False), BeforeValidator(integer)]
+FileLimit = Annotated[int, Field(ge=1, le=MAX_REQUEST_FILES), Strict(False), BeforeValidator(integer)]
+ByteLimit = Annotated[int, Field(ge=1, le=MAX_REQUEST_BYTES), Strict(False), BeforeValidator(integer)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -171,7 +184,7 @@ class ShareIn(JsonIn):
         min_length=1, max_length=MAX_FILES_PER_SHARE
     )
     expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
-    max_downloads: int | None = Field(None, ge=1, le=MAX_DOWNLOADS)
+    max_downloads: DownloadLimit | None = None
     password: str | None = Field(None, max_length=MAX_PASSWORD)
     title: ShareTitle | None = None
     note: str | None = Field(None, max_length=MAX_NOTE)
@@ -244,10 +257,8 @@ class ReadinessOut(BaseModel):
 
 class RequestIn(JsonIn):
     expires_in_hours: float | None = Field(None, ge=SHORTEST_LINK_HOURS, allow_inf_nan=False, description=LINK_HOURS)
-    max_files: int | None = Field(None, ge=1, le=MAX_REQUEST_FILES, description="files it takes in all; none: any")
-    max_bytes: int | None = Field(
-        None, ge=1, le=MAX_REQUEST_BYTES, description="bytes it takes in all; none: the owner's quota"
-    )
+    max_files: FileLimit | None = Field(None, description="files it takes in all; none: any")
+    max_bytes: ByteLimit | None = Field(None, description="bytes it takes in all; none: the owner's quota")
     password: str | None = Field(None, max_length=MAX_PASSWORD, description="uploaders must give it")
     note: str | None = Field(None, max_length=MAX_REQUEST_NOTE, description="shown to uploaders")
 
