@@ -66,6 +66,13 @@ def character_class(belongs: Callable[[str], bool], last: int = sys.maxunicode) 
     return _class([code for code in range(last + 1) if belongs(chr(code))])
 
 
+def refused_class(refused: Callable[[str], bool]) -> str:
+    """A regex class body of the characters up to U+FFFF a rule refuses, surrogates left out: an engine reading
+    UTF-16 units (ECMA 262 without the u flag) must still take a character beyond U+FFFF, which it reads as two
+    surrogates. A lone surrogate, which no JSON text a client means to send holds, the rule itself refuses."""
+    return character_class(lambda char: refused(char) and unicodedata.category(char) != "Cs", 0xFFFF)
+
+
 @cache
 def _dropped() -> tuple[str, str]:
     """Regex class bodies: the characters dropped from names, and those plus white space (once per process)."""

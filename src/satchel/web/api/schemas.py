@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -17,7 +16,7 @@ from satchel.domain.requests import MAX_NOTE as MAX_REQUEST_NOTE
 from satchel.domain.requests import UploadRequest
 from satchel.domain.sharing import MAX_DOWNLOADS, MAX_NOTE, MAX_RECIPIENTS, MAX_TITLE, Share, breaks_a_title
 from satchel.services.sharing import MAX_FILES_PER_SHARE, ShareView
-from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, character_class, file_name
+from satchel.web.params import FILE_ID_PATTERN, FILE_NAME_RULE, file_name, refused_class
 from satchel.web.urls import request_url, share_url
 
 T = TypeVar("T")
@@ -160,7 +159,7 @@ Email = Annotated[str, Field(json_schema_extra={"pattern": EMAIL_PATTERN}, descr
 
 @cache
 def _title_breakers() -> str:
-    return character_class(breaks_a_title, 0xFFFF)  # every one of them lies in the BMP
+    return refused_class(breaks_a_title)  # every one of them lies in the BMP
 
 
 def _share_title(schema: dict[str, Any]) -> None:
@@ -196,12 +195,10 @@ class ShareIn(JsonIn):
 
 
 # domain.accounts.clean_token_name, as a pattern: characters that show as text, at most 100 of them once white
-# space around them is trimmed (the edges are neither white space nor what a name may not hold). Surrogates stay
-# out of the class, so that a regex engine reading UTF-16 units (ECMA 262 without the u flag) still takes a
-# character beyond U+FFFF; a lone surrogate, which no JSON text a client means to send holds, is refused later.
+# space around them is trimmed (the edges are neither white space nor what a name may not hold).
 @cache
 def _unshown() -> str:
-    return character_class(lambda char: not shows_as_text(char) and unicodedata.category(char) != "Cs", last=0xFFFF)
+    return refused_class(lambda char: not shows_as_text(char))
 
 
 def _token_name(schema: dict[str, Any]) -> None:
