@@ -1,162 +1,31 @@
-"""Satchel's configuration: the only module that reads the environment (``runtime.release`` reads
-``RELEASE_ID`` alone, with the same fallback, for what must answer without a valid configuration).
-
-Platform-standard variables keep their usual names (``PORT``, ``DATABASE_URL``,
-``AWS_*``); Satchel's own knobs are prefixed ``SATCHEL_``. Everything is
-validated when the object is built, so a bad deploy fails at start with one
-line per problem instead of at the first request.
-"""
+"""The settings object: every variable Satchel reads, validated the moment it is built."""
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic.fields import FieldInfo
+from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from satchel.domain.accounts import SignupMode
 from satchel.runtime.release import RELEASE_VARIABLE, git_release
-
-ENV_FILE = ".env"
-
-
-# Schemes that name a server: without a host there is nothing to connect to. PostgreSQL may
-# use a local socket instead (``postgresql:///db?host=/run/postgresql``), Redis a ``unix://`` path.
-_NEEDS_HOST = frozenset({"redis", "rediss", "amqp", "amqps", "smtp", "smtps", "tcp", "http", "https"})
-
-
-def _port_problem(netloc: str) -> str | None:
-    """What is wrong with the URL's port, if anything; the port is shown only when it is a number."""
-    host_port = netloc.rpartition("@")[2]  # never look at the credentials
-    port = host_port.rpartition("]")[2].partition(":")[2]  # after an [IPv6] host's bracket, if any
-    if not port:
-        return None
-    if not (port.isascii() and port.isdigit()):
-        return "expected a port from 1 to 65535, found a port that is not a number"
-    if not 1 <= int(port) <= 65535:
-        return f"expected a port from 1 to 65535, found {int(port)}"
-    return None
-
-
-def _url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
-    """Why a backing-service URL cannot work, checked before any connection is tried."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # an unbalanced [ of an IPv6 host
-        return "expected a URL, found one that cannot be parsed"
-    if parts.scheme not in schemes:
-        supported = " or ".join(f"{s}://" for s in schemes)
-        found = f"{parts.scheme}://" if parts.scheme else "no scheme"
-        return f"expected a URL starting {supported}, found {found}"
-    if parts.scheme == "s3" and not parts.netloc:
-        return "expected a bucket (s3://bucket or s3://bucket/prefix), found none"
-    if parts.scheme in ("file", "unix") and not (parts.netloc + parts.path).strip("/"):
-        return f"expected a path ({parts.scheme}:///absolute/path), found none"
-    if parts.scheme in _NEEDS_HOST and not parts.hostname:
-        return f"expected a host ({parts.scheme}://host:port), found none"
-    return _port_problem(parts.netloc)
-
-
-def _url_check(schemes: tuple[str, ...]) -> AfterValidator:
-    """A validator that accepts a URL only when Satchel could connect with it: scheme, host, port, bucket, path."""
-
-    def check(value: str) -> str:
-        if problem := _url_problem(value, schemes):
-            raise ValueError(problem)
-        return value
-
-    return AfterValidator(check)
-
-
-DatabaseUrl = Annotated[str, _url_check(("postgresql", "postgres", "postgresql+psycopg"))]
-RedisUrl = Annotated[str, _url_check(("redis", "rediss", "unix"))]
-BrokerUrl = Annotated[str, _url_check(("redis", "rediss", "amqp", "amqps"))]
-StorageUrl = Annotated[str, _url_check(("file", "s3", "memory"))]
-EmailUrl = Annotated[str, _url_check(("smtp", "smtps", "console"))]
-ClamavUrl = Annotated[str, _url_check(("tcp",))]
-HttpUrl = Annotated[str, _url_check(("http", "https"))]
-
-
-def _trusted_proxies(value: str) -> str:
-    """``*`` or IP addresses and networks, comma-separated; empty trusts no proxy at all."""
-    for item in (part.strip() for part in value.split(",")):
-        if not item or item == "*":
-            continue
-        try:
-            ipaddress.ip_network(item)  # strict: 10.0.0.1/8 is a typo for 10.0.0.0/8
-        except ValueError:
-            raise ValueError(
-                f"expected IP addresses or networks (10.0.0.5, 10.0.0.0/8) or *, comma-separated, found {item!r}"
-            ) from None
-    return value
-
-
-class FileVariableError(Exception):
-    """A ``*_FILE`` variable that cannot be used; ``lines`` says which and why."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-MAX_FILE_VARIABLE_BYTES = 64 * 1024  # a secret or a URL; never a whole disk (/dev/zero named by mistake)
-
-
-class FileVariables(PydanticBaseSettingsSource):
-    """``NAME_FILE=/run/secrets/name`` sets ``NAME`` to that file's content, for any setting.
-
-    The way container platforms hand over secrets (Compose and Swarm secrets, Kubernetes secret
-    volumes) without putting them in the environment, where ``ps e`` and crash dumps show them.
-    One trailing newline is dropped, as editors add it; setting both ``NAME`` and ``NAME_FILE`` is
-    an error rather than a silent choice. Only the process environment names such files, not ``.env``.
-    """
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ reads every variable at once
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        problems: list[str] = []
-        for field_name, field in self.settings_cls.model_fields.items():
-            name = field.alias or field_name.upper()
-            path = os.environ.get(f"{name}_FILE")
-            if not path:
-                continue
-            if os.environ.get(name):
-                problems.append(f"{name}_FILE: expected either {name} or {name}_FILE, found both set")
-                continue
-            try:
-                with Path(path).open("rb") as file:
-                    content = file.read(MAX_FILE_VARIABLE_BYTES + 1)
-                if len(content) > MAX_FILE_VARIABLE_BYTES:
-                    problems.append(f"{name}_FILE: expected at most 64 KiB, found {path!r} larger")
-                    continue
-                found[name] = content.decode("utf-8").removesuffix("\n").removesuffix("\r")
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-                problems.append(f"{name}_FILE: expected a readable UTF-8 file, found {path!r} ({reason.lower()})")
-        if problems:
-            raise FileVariableError(problems)
-        return found
-
-
-def process_environment() -> dict[str, str]:
-    """A copy of this process's environment, for the children ``satchel dev`` starts."""
-    return dict(os.environ)
+from satchel.settings.sources import ENV_FILE, FileVariables
+from satchel.settings.values import (
+    BrokerUrl,
+    ClamavUrl,
+    DatabaseUrl,
+    EmailUrl,
+    HttpUrl,
+    RedisUrl,
+    StorageUrl,
+    origin_of,
+    trusted_proxies,
+)
 
 
 class Settings(BaseSettings):
@@ -194,7 +63,7 @@ class Settings(BaseSettings):
     sweep_interval: int = Field(
         300, alias="SATCHEL_SWEEP_INTERVAL", ge=0, description="seconds between expiry sweeps; 0 = never"
     )
-    forwarded_allow_ips: Annotated[str, AfterValidator(_trusted_proxies)] = Field(
+    forwarded_allow_ips: Annotated[str, AfterValidator(trusted_proxies)] = Field(
         "", alias="FORWARDED_ALLOW_IPS", description="proxies trusted to set X-Forwarded-*: IPs, comma-separated, or *"
     )
     max_header_bytes: int = Field(
@@ -424,153 +293,3 @@ class Settings(BaseSettings):
     def links_base(self) -> str:
         """Where links made outside a request (mails, admin commands) point: SATCHEL_PUBLIC_URL, else this host."""
         return str(self.public_url or f"http://localhost:{self.port}").rstrip("/")
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower-cased, without a default port."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    host = f"[{host}]" if ":" in host else host
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    port = "" if parts.port in (None, default) else f":{parts.port}"
-    return f"{parts.scheme}://{host}{port}"
-
-
-class ConfigError(Exception):
-    """The environment does not describe a runnable Satchel; ``lines`` says why."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-def _alias(field_name: str) -> str:
-    alias = Settings.model_fields[field_name].alias
-    return alias or field_name.upper()
-
-
-def setting_names() -> set[str]:
-    """Every variable Satchel reads, each also in its ``NAME_FILE`` form."""
-    names = {_alias(field_name) for field_name in Settings.model_fields}
-    return names | {f"{name}_FILE" for name in names}
-
-
-def _describe(error: Any) -> str:
-    """One line naming the variable, what was expected and what was found."""
-    loc = error["loc"]
-    if not loc:  # a rule across fields
-        return str(error["msg"]).removeprefix("Value error, ")
-    name = str(loc[0])
-    if name in Settings.model_fields:
-        name = _alias(name)
-    if error["type"] == "missing":
-        return f"{name}: required, but not set"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if message.startswith("expected"):  # our own validators already say it all
-        return f"{name}: {message}"
-    value = error.get("input")
-    found = f"{len(str(value))} characters (hidden)" if name in SECRET_NAMES else repr(redact_url(str(value)))
-    expected = _EXPECTED.get(error["type"], _lower(message)).format(**error.get("ctx", {}))
-    return f"{name}: expected {expected}, found {found}"
-
-
-def _lower(message: str) -> str:
-    message = message.removeprefix("Input should be ")
-    return (message[0].lower() + message[1:]).replace("{", "{{").replace("}", "}}")
-
-
-_EXPECTED = {
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_parsing": "a number",
-    "bool_parsing": "true or false",
-    "greater_than": "a number above {gt}",
-    "greater_than_equal": "a number of at least {ge}",
-    "less_than": "a number below {lt}",
-    "less_than_equal": "a number of at most {le}",
-    "string_too_short": "at least {min_length} characters",
-    "too_short": "at least {min_length} characters",
-    "string_too_long": "at most {max_length} characters",
-}
-
-
-SECRET_NAMES = {
-    "SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN", "OIDC_CLIENT_SECRET",
-}  # fmt: skip
-
-
-# Variables Satchel read once and no longer does, with what replaced each: one still set is a configuration
-# error, never silently ignored (an operator who closed sign-up with it must not find it open).
-RETIRED = {"SATCHEL_SIGNUP_ENABLED": "SATCHEL_SIGNUP=open, invite or closed (true was open, false is closed)"}
-
-
-def _retired(overrides: dict[str, Any]) -> list[str]:
-    dotenv = DotEnvSettingsSource(Settings, env_file=ENV_FILE).env_vars if Path(ENV_FILE).exists() else {}
-    given = {name.upper() for name in (*os.environ, *overrides, *dotenv)}
-    return [
-        f"{name}: no longer read; set {instead} instead"
-        for name, instead in RETIRED.items()
-        if name in given or f"{name}_FILE" in given
-    ]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Build and validate the settings, raising ConfigError listing every problem."""
-    retired = _retired(overrides)
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError([*retired, *(_describe(e) for e in exc.errors())]) from None
-    except FileVariableError as exc:
-        raise ConfigError([*retired, *exc.lines]) from None
-    if retired:
-        raise ConfigError(retired)
-    return settings
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]  # keeps [IPv6] brackets and the port as written
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@dataclass(frozen=True)
-class ConfigEntry:
-    """One setting as ``satchel config`` shows it."""
-
-    name: str
-    value: str
-    source: Literal["environment", "file", ".env", "default"]
-
-
-def describe(settings: Settings) -> Iterator[ConfigEntry]:
-    """The effective configuration, secrets redacted, with where each value came from."""
-    from_env = EnvSettingsSource(Settings)()
-    from_files = FileVariables(Settings)()
-    from_dotenv = DotEnvSettingsSource(Settings, env_file=ENV_FILE)() if Path(ENV_FILE).exists() else {}
-    for field_name in Settings.model_fields:
-        name = _alias(field_name)
-        value = getattr(settings, field_name)
-        if isinstance(value, SecretStr):
-            shown = "********"
-        elif isinstance(value, str):
-            shown = redact_url(value)
-        else:
-            shown = "" if value is None else str(value)
-        source: Literal["environment", "file", ".env", "default"] = "default"
-        if name in from_files:
-            source = "file"
-        elif field_name in from_env or name in from_env:
-            source = "environment"
-        elif field_name in from_dotenv or name in from_dotenv:
-            source = ".env"
-        yield ConfigEntry(name, shown, source)
