@@ -79,15 +79,20 @@ class Services:
     sweeps: SweepLedger = field(init=False)
 
     def __post_init__(self) -> None:
-        s = self.settings
-        passwords = Argon2Hasher()
-        limiter = RedisRateLimiter(self.redis)  # sign-in and share passwords: refused while Redis is down
-        upload_limiter = RedisRateLimiter(self.redis, fail_open=True)  # signed-in users keep uploading
-        self.sessions = RedisSessionStore(self.redis)
-
         def uow() -> SqlUnitOfWork:
             return SqlUnitOfWork(self.database)
 
+        self.uow = uow
+        self.sessions = RedisSessionStore(self.redis)
+        passwords = Argon2Hasher()
+        limiter = RedisRateLimiter(self.redis)  # sign-in and share passwords: refused while Redis is down
+        self._accounts(passwords, limiter)
+        self._files()
+        self._sharing(passwords, limiter)
+        self._operations()
+
+    def _accounts(self, passwords: Argon2Hasher, limiter: RedisRateLimiter) -> None:
+        s, uow = self.settings, self.uow
         signup = SignupPolicy(s.signup)
         secret = s.secret_key.get_secret_value().encode()
         self.accounts = Accounts(uow, passwords, limiter, default_quota=s.default_quota_bytes, signup=signup)
@@ -103,10 +108,15 @@ class Services:
             if s.oidc_configured
             else None
         )
+        terms = SignupTerms(signup, s.invitation_days, s.default_quota_bytes)
+        self._people = People(self.accounts, self.users, self.invitations, terms)
+
+    def _files(self) -> None:
+        s, uow = self.settings, self.uow
+        upload_limiter = RedisRateLimiter(self.redis, fail_open=True)  # signed-in users keep uploading
         self.files = Files(
             uow, self.storage, upload_limiter, max_upload_bytes=s.max_upload_bytes, scanning=s.clamav_url is not None
         )
-        self.uow = uow
         self._upload_locks = AdvisoryUploadLocks(s.database_url, self.database.guard)
         self.uploads = Uploads(
             uow,
@@ -116,30 +126,24 @@ class Services:
             max_upload_bytes=s.max_upload_bytes,
             expire_after=timedelta(hours=s.upload_expiry_hours),
         )
-        self.sharing = Sharing(
-            uow,
-            passwords,
-            limiter,
-            max_days=s.share_max_days,
-            default_days=s.share_default_days,
-            scan_required=s.scan_required,
-        )
         self.previews = Previews(uow, self.storage, key=preview_pass_key(s), scan_required=s.scan_required)
-        self.imports = Imports(uow, self.files, self.sharing)
-        self.requests = Requests(
-            uow,
-            self.files,
-            passwords,
-            limiter,
-            max_days=s.share_max_days,
-            default_days=s.share_default_days,
+
+    def _sharing(self, passwords: Argon2Hasher, limiter: RedisRateLimiter) -> None:
+        s, uow = self.settings, self.uow
+        max_days, default_days = s.share_max_days, s.share_default_days  # links to files and for files alike
+        self.sharing = Sharing(
+            uow, passwords, limiter, max_days=max_days, default_days=default_days, scan_required=s.scan_required
         )
+        self.imports = Imports(uow, self.files, self.sharing)
+        self.requests = Requests(uow, self.files, passwords, limiter, max_days=max_days, default_days=default_days)
         self.request_uploads = RequestUploads(uow, self.requests, self.uploads)
+
+    def _operations(self) -> None:
+        """What operators and workers use: the sweep, jobs, the console, storage checks, background work."""
+        s, uow = self.settings, self.uow
         self.expiry = Expiry(uow, self.storage, self.uploads, history_days=s.share_history_days)
         self.jobs = JobsAdmin(uow)
-        terms = SignupTerms(signup, s.invitation_days, s.default_quota_bytes)
-        people = People(self.accounts, self.users, self.invitations, terms)
-        self.administration = Administration(uow, self.files, self.sharing, self.jobs, people)
+        self.administration = Administration(uow, self.files, self.sharing, self.jobs, self._people)
         self.storage_check = StorageCheck(uow, self.storage, self.storage.staging)
         self.background = Background(
             uow,
@@ -148,10 +152,9 @@ class Services:
             scanner=ClamdScanner(s.clamav_url) if s.clamav_url else None,
             thumbnailer=PillowThumbnailer(),
             base_url=s.links_base,
-            invitation_key=secret,
+            invitation_key=s.secret_key.get_secret_value().encode(),
             resets=self.password_resets,
         )
-
         self.job_queue = SqlJobQueue(self.database.engine, s.database_url)
         self.sweeps = SqlSweepLedger(self.database.engine)
 

@@ -50,26 +50,28 @@ IMPORT_HELP = "\n\n".join(
 )
 
 
+Paths = Annotated[list[Path], typer.Argument(help="Files, or folders whose files (all below them) to import.")]
+ExpiresIn = Annotated[
+    timedelta | None,
+    typer.Option(
+        "--expires-in",
+        parser=parse_duration,
+        metavar="DURATION",
+        help="How long the link lasts: 7d, 12h, 30m, 1d12h (default and maximum: the server's).",
+    ),
+]
+MaxDownloads = Annotated[int | None, typer.Option("--max-downloads", help="Downloads the link allows.", min=1)]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Lock the link with a password read from stdin.")]
+
+
 @app.command("import", help=IMPORT_HELP)
 def import_files(
-    paths: Annotated[list[Path], typer.Argument(help="Files, or folders whose files (all below them) to import.")],
+    paths: Paths,
     owner: Annotated[str, typer.Option("--owner", help="Email address of the account the files go into.")],
     share: Annotated[bool, typer.Option("--share", help="Make one link to all of the imported files.")] = False,
-    expires_in: Annotated[
-        timedelta | None,
-        typer.Option(
-            "--expires-in",
-            parser=parse_duration,
-            metavar="DURATION",
-            help="How long the link lasts: 7d, 12h, 30m, 1d12h (default and maximum: the server's).",
-        ),
-    ] = None,
-    max_downloads: Annotated[
-        int | None, typer.Option("--max-downloads", help="Downloads the link allows.", min=1)
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Lock the link with a password read from stdin.")
-    ] = False,
+    expires_in: ExpiresIn = None,
+    max_downloads: MaxDownloads = None,
+    password_stdin: PasswordStdin = False,
     title: Annotated[str | None, typer.Option("--title", help="The link's title, the heading of its page.")] = None,
     note: Annotated[str | None, typer.Option("--note", help="A note shown with the link's files.")] = None,
 ) -> None:

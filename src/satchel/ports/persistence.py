@@ -227,9 +227,15 @@ class UploadRequestRepository(Protocol):
 
 class InvitationRepository(Protocol):
     async def add(
-        self, *, email: str, is_admin: bool, token_hash: str, invited_by_email: str | None, expires_at: datetime,
+        self,
+        *,
+        email: str,
+        is_admin: bool,
+        token_hash: str,
+        invited_by_email: str | None,
+        expires_at: datetime,
         now: datetime,
-    ) -> Invitation: ...  # fmt: skip
+    ) -> Invitation: ...
     async def get(self, invitation_id: int) -> Invitation | None: ...
     async def by_token(self, token_hash: str) -> Invitation | None: ...
     async def pending_for(self, email: str, now: datetime) -> Invitation | None:

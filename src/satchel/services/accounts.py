@@ -95,9 +95,15 @@ class Accounts:
 
         def created(user: User) -> AuditEvent:
             return AuditEvent.of(
-                ADMIN_USER_CREATED, self._clock(), actor=actor, subject=f"user:{user.id}", client=client,
-                address=user.email, is_admin=user.is_admin, quota_bytes=user.quota_bytes,
-            )  # fmt: skip
+                ADMIN_USER_CREATED,
+                self._clock(),
+                actor=actor,
+                subject=f"user:{user.id}",
+                client=client,
+                address=user.email,
+                is_admin=user.is_admin,
+                quota_bytes=user.quota_bytes,
+            )
 
         return await self._open(email, password, is_admin=is_admin, quota=quota, event=created)
 

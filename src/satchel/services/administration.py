@@ -126,9 +126,15 @@ class Administration:
         return await self._people.users.get(user_id)
 
     async def create_user(
-        self, actor: User, email: str, password: str, *, is_admin: bool = False, quota_bytes: int | None = None,
+        self,
+        actor: User,
+        email: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        quota_bytes: int | None = None,
         client: str | None = None,
-    ) -> User:  # fmt: skip
+    ) -> User:
         """Open an account with a password the administrator chose, whatever the sign-up policy."""
         actor.ensure_admin()
         return await self._people.accounts.create_user(

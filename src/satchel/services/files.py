@@ -257,9 +257,14 @@ class Files:
         if record.content_type in THUMBNAIL_TYPES:
             await uow.jobs.add("thumbnail", {"file_id": record.id}, queue="media", max_attempts=3)
         event = AuditEvent.of(
-            FILE_UPLOADED, record.created_at, actor=owner, subject=f"file:{record.id}", client=client,
-            name=record.name, size=record.size,
-        )  # fmt: skip
+            FILE_UPLOADED,
+            record.created_at,
+            actor=owner,
+            subject=f"file:{record.id}",
+            client=client,
+            name=record.name,
+            size=record.size,
+        )
         await uow.audit.record(event)
         return record
 
@@ -340,9 +345,15 @@ class Files:
             await uow.files.delete(file.id)
             await uow.users.release_bytes(file.owner_id, file.size)
             event = AuditEvent.of(
-                action, self._clock(), actor=actor, subject=f"file:{file.id}", client=client,
-                name=file.name, size=file.size, owner_id=file.owner_id,
-            )  # fmt: skip
+                action,
+                self._clock(),
+                actor=actor,
+                subject=f"file:{file.id}",
+                client=client,
+                name=file.name,
+                size=file.size,
+                owner_id=file.owner_id,
+            )
             await uow.audit.record(event)
             await uow.commit()
         await self._store.delete(file.storage_key)

@@ -75,9 +75,13 @@ class Invitations:
                 raise InvitationPending(f"{email} already has an invitation waiting: re-send it instead.")
             nonce, token = self._new_token()
             invitation = await uow.invitations.add(
-                email=email, is_admin=is_admin, token_hash=token_hash(token),
-                invited_by_email=actor.email if actor else None, expires_at=now + self._lifetime, now=now,
-            )  # fmt: skip
+                email=email,
+                is_admin=is_admin,
+                token_hash=token_hash(token),
+                invited_by_email=actor.email if actor else None,
+                expires_at=now + self._lifetime,
+                now=now,
+            )
             await self._send(uow, invitation, nonce)
             await uow.audit.record(self._event(ADMIN_USER_INVITED, invitation, actor, client))
             await uow.commit()
@@ -156,9 +160,15 @@ class Invitations:
                 email=taken.email, password_hash=password_hash, is_admin=taken.is_admin, quota_bytes=self._default_quota
             )
             event = AuditEvent.of(
-                INVITATION_ACCEPTED, now, actor=user, subject=f"user:{user.id}", client=client,
-                invitation_id=taken.id, is_admin=taken.is_admin, invited_by=taken.invited_by_email,
-            )  # fmt: skip
+                INVITATION_ACCEPTED,
+                now,
+                actor=user,
+                subject=f"user:{user.id}",
+                client=client,
+                invitation_id=taken.id,
+                is_admin=taken.is_admin,
+                invited_by=taken.invited_by_email,
+            )
             await uow.audit.record(event)
             await uow.commit()
         return user
@@ -179,6 +189,12 @@ class Invitations:
 
     def _event(self, action: str, invitation: Invitation, actor: User | None, client: str | None) -> AuditEvent:
         return AuditEvent.of(
-            action, self._clock(), actor=actor, subject=f"invitation:{invitation.id}", client=client,
-            address=invitation.email, is_admin=invitation.is_admin, expires_at=invitation.expires_at.isoformat(),
-        )  # fmt: skip
+            action,
+            self._clock(),
+            actor=actor,
+            subject=f"invitation:{invitation.id}",
+            client=client,
+            address=invitation.email,
+            is_admin=invitation.is_admin,
+            expires_at=invitation.expires_at.isoformat(),
+        )

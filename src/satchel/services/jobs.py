@@ -34,8 +34,14 @@ class JobsAdmin:
             if job is None or not await uow.jobs.retry(job_id):
                 raise NotFound(f"No failed job {job_id}.")
             event = AuditEvent.of(
-                JOB_RETRIED, utcnow(), actor=actor, subject=f"job:{job_id}", client=client,
-                kind=job.kind, queue=job.queue, attempts=job.attempts,
-            )  # fmt: skip
+                JOB_RETRIED,
+                utcnow(),
+                actor=actor,
+                subject=f"job:{job_id}",
+                client=client,
+                kind=job.kind,
+                queue=job.queue,
+                attempts=job.attempts,
+            )
             await uow.audit.record(event)
             await uow.commit()

@@ -70,9 +70,12 @@ class PasswordResets:
             if wait := await self._limiter.hit(key, limit=limit, window=window):
                 raise TooManyAttempts(wait, "Too many reset links were asked for: wait a while, then try again.")
         payload = {
-            "notice": NOTICE, "email": email, "nonce": new_nonce(), "requested_at": self._clock().isoformat(),
+            "notice": NOTICE,
+            "email": email,
+            "nonce": new_nonce(),
+            "requested_at": self._clock().isoformat(),
             "client": client,
-        }  # fmt: skip
+        }
         async with self._uow() as uow:
             await uow.jobs.add("mail", payload, queue="mail")
             await uow.commit()
@@ -129,9 +132,14 @@ class PasswordResets:
             others = await uow.password_resets.end_all(user.id, now)
             revoked = await uow.tokens.revoke_all(user.id, now)
             event = AuditEvent.of(
-                PASSWORD_RESET, now, actor=user, subject=f"user:{user.id}", client=client,
-                revoked_tokens=revoked, other_links_ended=others,
-            )  # fmt: skip
+                PASSWORD_RESET,
+                now,
+                actor=user,
+                subject=f"user:{user.id}",
+                client=client,
+                revoked_tokens=revoked,
+                other_links_ended=others,
+            )
             await uow.audit.record(event)
             await uow.commit()
         log.info("account.password_reset", extra={"user_id": user.id, "revoked": revoked})

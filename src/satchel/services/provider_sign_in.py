@@ -88,9 +88,16 @@ class ProviderSignIn:
                     issuer=identity.issuer, subject=identity.subject, user_id=user.id, email=user.email, now=now
                 )
                 await uow.audit.record(
-                    AuditEvent.of(IDENTITY_LINKED, now, actor=user, subject=f"user:{user.id}", client=client,
-                                  method=METHOD, issuer=identity.issuer)
-                )  # fmt: skip
+                    AuditEvent.of(
+                        IDENTITY_LINKED,
+                        now,
+                        actor=user,
+                        subject=f"user:{user.id}",
+                        client=client,
+                        method=METHOD,
+                        issuer=identity.issuer,
+                    )
+                )
             await uow.identities.used(identity.issuer, identity.subject, now)
             await uow.users.signed_in(user.id, now)
             await uow.audit.record(

@@ -150,10 +150,17 @@ class Sharing:
             payload = {"notice": "share_invitation", "share_id": share.id, "recipient": recipient}
             await uow.jobs.add("mail", payload, queue="mail")
         event = AuditEvent.of(
-            SHARE_CREATED, now, actor=owner, subject=f"share:{share.id}", client=client,
-            files=share.file_ids, expires_at=share.expires_at.isoformat(), max_downloads=share.max_downloads,
-            password=share.has_password, allow_previews=share.allow_previews,
-        )  # fmt: skip
+            SHARE_CREATED,
+            now,
+            actor=owner,
+            subject=f"share:{share.id}",
+            client=client,
+            files=share.file_ids,
+            expires_at=share.expires_at.isoformat(),
+            max_downloads=share.max_downloads,
+            password=share.has_password,
+            allow_previews=share.allow_previews,
+        )
         await uow.audit.record(event)
         return ShareView(share, files)
 
@@ -194,9 +201,15 @@ class Sharing:
             now = self._clock()
             await uow.shares.revoke(share.id, now)
             event = AuditEvent.of(
-                action, now, actor=actor, subject=f"share:{share.id}", client=client, owner_id=share.owner_id,
-                files=share.file_ids, already_revoked=share.revoked_at is not None,
-            )  # fmt: skip
+                action,
+                now,
+                actor=actor,
+                subject=f"share:{share.id}",
+                client=client,
+                owner_id=share.owner_id,
+                files=share.file_ids,
+                already_revoked=share.revoked_at is not None,
+            )
             await uow.audit.record(event)
             await uow.commit()
         return share
@@ -239,9 +252,14 @@ class Sharing:
             taken = await uow.shares.take_download(view.share.id, now)
             if taken is not None:  # counted and recorded together, or neither
                 event = AuditEvent.of(
-                    SHARE_DOWNLOADED, now, subject=f"share:{view.share.id}", client=client,
-                    files=[f.id for f in files], names=[f.name for f in files][:20], count=taken,
-                )  # fmt: skip
+                    SHARE_DOWNLOADED,
+                    now,
+                    subject=f"share:{view.share.id}",
+                    client=client,
+                    files=[f.id for f in files],
+                    names=[f.name for f in files][:20],
+                    count=taken,
+                )
                 await uow.audit.record(event)
             if taken == 1:  # the owner hears about the first download, once
                 payload = {"notice": "first_download", "share_id": view.share.id}

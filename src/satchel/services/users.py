@@ -87,8 +87,15 @@ class UserAdmin:
                 if not await uow.users.set_quota(user.id, wanted.quota_bytes):  # it grew past it since it was read
                     (await _account(uow, user.id)).ensure_quota_holds(wanted.quota_bytes)
                     raise QuotaBelowUsage()
-                await self._record(uow, ADMIN_QUOTA_CHANGED, user, actor, client, quota_bytes=wanted.quota_bytes,
-                                   previous_quota_bytes=user.quota_bytes)  # fmt: skip
+                await self._record(
+                    uow,
+                    ADMIN_QUOTA_CHANGED,
+                    user,
+                    actor,
+                    client,
+                    quota_bytes=wanted.quota_bytes,
+                    previous_quota_bytes=user.quota_bytes,
+                )
             if wanted.is_admin is not None:
                 await uow.users.set_admin(user.id, wanted.is_admin)
                 await self._record(uow, ADMIN_GRANTED if wanted.is_admin else ADMIN_REVOKED, user, actor, client)

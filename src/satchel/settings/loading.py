@@ -77,8 +77,12 @@ _EXPECTED = {
 
 
 SECRET_NAMES = {
-    "SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SATCHEL_METRICS_TOKEN", "OIDC_CLIENT_SECRET",
-}  # fmt: skip
+    "SECRET_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "SATCHEL_METRICS_TOKEN",
+    "OIDC_CLIENT_SECRET",
+}
 
 
 # Variables Satchel read once and no longer does, with what replaced each: one still set is a configuration

@@ -54,6 +54,32 @@ DOCS_PAGE = """<!doctype html>
 <script src="/static/docs.js"></script></body></html>"""
 
 
+# In the order FastAPI matches them: the API, then public links, then pages (whose paths are the broadest).
+ROUTERS = (
+    health.router,
+    files.router,
+    snippets.router,
+    uploads.router,
+    shares.router,
+    requests.router,
+    account.router,
+    password_resets_api.router,
+    public.router,
+    public.status_router,
+    public_request_uploads.router,
+    previews.router,
+    public_requests.router,
+    invitations.router,
+    password_resets.router,
+    oidc.router,
+    requests_pages.router,
+    pages.router,
+    admin.router,
+    admin_console_api.router,
+    admin_users_api.router,
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application; backing services open in the lifespan and close with it."""
     settings = settings or get_settings()
@@ -79,30 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     openapi.describe(app, settings)
-    routers = (
-        health.router,
-        files.router,
-        snippets.router,
-        uploads.router,
-        shares.router,
-        requests.router,
-        account.router,
-        password_resets_api.router,
-        public.router,
-        public.status_router,
-        public_request_uploads.router,
-        previews.router,
-        public_requests.router,
-        invitations.router,
-        password_resets.router,
-        oidc.router,
-        requests_pages.router,
-        pages.router,
-        admin.router,
-        admin_console_api.router,
-        admin_users_api.router,
-    )
-    for router in routers:
+    for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -114,7 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.metrics_token is not None:  # without a token the route does not exist: 404 like any other path
         _serve_metrics(app, settings)
+    _add_middleware(app, settings)
+    return app
 
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The layers every request passes, the last added outermost: request id and access log, security headers,
+    the preview origin's own routes (when it has one), liveness (answered before sessions and routing), sessions,
+    tus headers."""
     https = (settings.public_url or "").startswith("https://")
     app.add_middleware(tus.TusHeaders)
     app.add_middleware(SessionMiddleware, secure=https, secret=settings.secret_key.get_secret_value().encode())
@@ -123,7 +133,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(previews.PreviewOriginOnly, origin=settings.preview_origin)
     app.add_middleware(SecurityHeaders, https=https, preview_origin=settings.preview_origin)
     app.add_middleware(RequestContext, instance=settings.instance)
-    return app
 
 
 def _serve_metrics(app: FastAPI, settings: Settings) -> None:

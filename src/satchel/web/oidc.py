@@ -58,9 +58,13 @@ async def callback(
         await session.set("oidc", None)  # one answer per sign-in, whatever it says
     try:
         user = await sign_in.finish(
-            _pending(kept), state=state, code=code, error=error, redirect_uri=base_url(request) + CALLBACK,
+            _pending(kept),
+            state=state,
+            code=code,
+            error=error,
+            redirect_uri=base_url(request) + CALLBACK,
             client=client_of(request),
-        )  # fmt: skip
+        )
     except DomainError as exc:
         return await render(
             request, "sign_in_problem.html", exc.status, problem=exc.message, provider=sign_in.provider_name
@@ -71,9 +75,11 @@ async def callback(
 
 def _kept(pending: PendingSignIn) -> dict[str, str]:
     return {
-        "state": pending.state, "nonce": pending.nonce, "code_verifier": pending.code_verifier,
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "code_verifier": pending.code_verifier,
         "started_at": pending.started_at.isoformat(),
-    }  # fmt: skip
+    }
 
 
 def _pending(kept: Any) -> PendingSignIn | None:

@@ -97,9 +97,14 @@ async def login(
         user = await services.accounts.sign_in(email, password, client=client_of(request))
     except DomainError as exc:
         return await render(
-            request, "login.html", exc.status, error=exc.message, email=email, next=safe_next(next),
+            request,
+            "login.html",
+            exc.status,
+            error=exc.message,
+            email=email,
+            next=safe_next(next),
             provider=_provider(services),
-        )  # fmt: skip
+        )
     await start_session(session, user)
     return _redirect(safe_next(next))
 

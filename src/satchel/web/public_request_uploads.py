@@ -64,9 +64,12 @@ def _body(request: Request, services: ServicesDep, checksum: Checksum | None) ->
 
 
 @router.options(
-    "/", status_code=status.HTTP_204_NO_CONTENT, summary="What tus uploads through an upload link support",
-    response_class=Response, responses=CAPABILITIES,
-)  # fmt: skip
+    "/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="What tus uploads through an upload link support",
+    response_class=Response,
+    responses=CAPABILITIES,
+)
 async def link_capabilities(token: str, services: ServicesDep) -> Response:
     return capabilities_response(services.settings.max_upload_bytes)
 
@@ -116,9 +119,13 @@ async def create_link_upload(
     responses={**STANDING, **tus_responses(403, 404, 410, 413, 422, 423, said=THROUGH_A_LINK)},
 )
 async def link_upload_offset(
-    token: str, upload_id: UploadId, request: Request, services: ServicesDep, session: SessionDep,
+    token: str,
+    upload_id: UploadId,
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
     tus_resumable: TusHeader,
-) -> Response:  # fmt: skip
+) -> Response:
     """`Upload-Offset` is where to resume; once the upload is a file, `Satchel-File-Id` names it."""
     credentials = await credentials_of(request, session)
     state = await services.request_uploads.state(token, upload_id, credentials, client=client_of(request))
@@ -167,9 +174,13 @@ async def append_through_link(
     responses={**ABANDONED, **tus_responses(403, 404, 410, 413, 422, 423, said=THROUGH_A_LINK)},
 )
 async def terminate_through_link(
-    token: str, upload_id: UploadId, request: Request, services: ServicesDep, session: SessionDep,
+    token: str,
+    upload_id: UploadId,
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
     tus_resumable: TusHeader,
-) -> Response:  # fmt: skip
+) -> Response:
     """Its staged bytes are removed at once; a finished upload's file stays the owner's."""
     credentials = await credentials_of(request, session)
     await services.request_uploads.terminate(token, upload_id, credentials, client=client_of(request))

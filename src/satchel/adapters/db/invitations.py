@@ -40,9 +40,15 @@ class SqlInvitations:
         self.conn = conn
 
     async def add(
-        self, *, email: str, is_admin: bool, token_hash: str, invited_by_email: str | None, expires_at: datetime,
+        self,
+        *,
+        email: str,
+        is_admin: bool,
+        token_hash: str,
+        invited_by_email: str | None,
+        expires_at: datetime,
         now: datetime,
-    ) -> Invitation:  # fmt: skip
+    ) -> Invitation:
         values = {"email": email, "is_admin": is_admin, "token_hash": token_hash, "invited_by_email": invited_by_email}
         insert = sa.insert(invitations).values(**values, expires_at=expires_at, created_at=now).returning(*_COLUMNS)
         return _invitation((await self.conn.execute(insert)).one())

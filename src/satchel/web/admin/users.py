@@ -72,9 +72,16 @@ async def _new_user(request: Request, admin: User, services: ServicesDep, status
     terms = services.administration.signup_terms(admin)
     amount, unit = quota_fields(terms.default_quota_bytes)
     return await render(
-        request, "admin/user_new.html", status, admin_tab="users", units=QUOTA_UNITS, terms=terms,
-        default_amount=amount, quota_unit=form.pop("quota_unit", unit), **form,
-    )  # fmt: skip
+        request,
+        "admin/user_new.html",
+        status,
+        admin_tab="users",
+        units=QUOTA_UNITS,
+        terms=terms,
+        default_amount=amount,
+        quota_unit=form.pop("quota_unit", unit),
+        **form,
+    )
 
 
 @router.post("/users", dependencies=[CsrfChecked])
@@ -90,9 +97,13 @@ async def create_user(
 ) -> Response:
     try:
         created = await services.administration.create_user(
-            admin, email, password, is_admin=is_admin, quota_bytes=typed_quota(quota, quota_unit),
+            admin,
+            email,
+            password,
+            is_admin=is_admin,
+            quota_bytes=typed_quota(quota, quota_unit),
             client=client_of(request),
-        )  # fmt: skip
+        )
     except DomainError as exc:
         fields = {"email": email, "is_admin": is_admin, "quota": quota, "quota_unit": quota_unit}
         return await _new_user(request, admin, services, exc.status, create_error=exc.message, create=fields)
@@ -160,9 +171,15 @@ async def _user(request: Request, admin: User, account: User, status: int, **for
     form.setdefault("quota", amount)
     form.setdefault("quota_unit", unit)
     return await render(
-        request, "admin/user.html", status, admin_tab="users", account=account, itself=account.id == admin.id,
-        units=QUOTA_UNITS, **form,
-    )  # fmt: skip
+        request,
+        "admin/user.html",
+        status,
+        admin_tab="users",
+        account=account,
+        itself=account.id == admin.id,
+        units=QUOTA_UNITS,
+        **form,
+    )
 
 
 @router.post("/users/{user_id}/quota", dependencies=[CsrfChecked])

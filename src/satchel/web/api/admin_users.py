@@ -128,9 +128,13 @@ async def list_users(
 )
 async def create_user(request: Request, body: AdminUserIn, admin: ApiAdmin, services: ServicesDep) -> AdminUserOut:
     user = await services.administration.create_user(
-        admin, body.email, body.password, is_admin=body.is_admin, quota_bytes=body.quota_bytes,
+        admin,
+        body.email,
+        body.password,
+        is_admin=body.is_admin,
+        quota_bytes=body.quota_bytes,
         client=client_of(request),
-    )  # fmt: skip
+    )
     return AdminUserOut.of(user)
 
 

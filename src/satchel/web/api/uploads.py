@@ -65,9 +65,12 @@ async def _append_body(
 
 
 @router.options(
-    "/", status_code=status.HTTP_204_NO_CONTENT, summary="What this tus server supports", response_class=Response,
+    "/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="What this tus server supports",
+    response_class=Response,
     responses=CAPABILITIES,
-)  # fmt: skip
+)
 async def capabilities(services: ServicesDep) -> Response:
     return capabilities_response(services.settings.max_upload_bytes)
 
