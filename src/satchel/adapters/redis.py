@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
+import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -112,8 +112,28 @@ class RedisSessionStore:
         await self._redis.guard.call(delete)
 
 
+# A sliding log: the times of the attempts allowed in the last window, in one sorted set per key. Checked and
+# added to in one script, on Redis's own clock, so no two web processes (nor their clocks) ever let more
+# than ``limit`` through in any window; a fixed window would let twice that through across its edge.
+# Milliseconds: a Lua number passed to a command keeps 14 digits.
+_SLIDING_LOG = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+    redis.call('ZADD', KEYS[1], now, clock[1] .. '.' .. clock[2] .. ':' .. ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], window)
+    return 0
+end
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+return math.max(1, math.ceil((oldest + window - now) / 1000))
+"""
+
+
 class RedisRateLimiter:
-    """Fixed-window counters in Redis, so a limit holds across every web process.
+    """At most ``limit`` attempts in any ``window`` seconds per key, kept in Redis so a limit holds across
+    every web process. Refused attempts are not counted: whoever waits the time they are told gets in.
 
     While Redis is down a limiter fails closed (ServiceUnavailable: sign-in and share
     passwords must not become guessable by an outage) unless built with ``fail_open``:
@@ -124,24 +144,16 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
         self._redis = redis
         self._fail_open = fail_open
+        self._script = redis.client.register_script(_SLIDING_LOG)
 
     async def hit(self, key: str, *, limit: int, window: int) -> int:
-        bucket = f"satchel:rate:{key}:{int(time.time()) // window}"
-
-        async def count() -> int:
-            async with self._redis.client.pipeline(transaction=True) as pipe:
-                pipe.incr(bucket)
-                pipe.expire(bucket, window)
-                hits, _ = await pipe.execute()
-            return int(hits)
+        async def check() -> int:
+            return int(await self._script(keys=[f"satchel:rate:{key}"], args=[limit, window, secrets.token_hex(4)]))
 
         try:
-            hits = await self._redis.guard.call(count)
+            return await self._redis.guard.call(check)
         except ServiceUnavailable as exc:
             if not self._fail_open:
                 raise
             log.warning("rate_limit.not_counted", rate_limit=key.partition(":")[0], reason=exc.reason)
             return 0
-        if hits <= limit:
-            return 0
-        return window - int(time.time()) % window
