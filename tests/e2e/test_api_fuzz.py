@@ -35,6 +35,8 @@ import pytest
 import redis
 from test_web_process import _mailed_tokens
 
+from satchel.runtime.embedded import EmbeddedRedis
+
 from support.processes import SatchelProcess, create_account, run_satchel, running_web
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
@@ -115,6 +117,14 @@ class TokenDesk:
 
 
 @pytest.fixture
+def base_env(base_env: dict[str, str], owned_redis: EmbeddedRedis) -> dict[str, str]:
+    """The suite's environment with a Redis of the fuzzer's own: a fuzzer trips every rate limit on purpose,
+    and counters it left in the suite's Redis would refuse the tests after it (a reset link asked for from
+    127.0.0.1, say) for the rest of the limit's hour."""
+    return {**base_env, "REDIS_URL": owned_redis.url}
+
+
+@pytest.fixture
 def web(base_env: dict[str, str]) -> Iterator[tuple[SatchelProcess, str]]:
     with running_web(base_env, ready="/readyz") as (process, url):
         yield process, url
@@ -192,12 +202,10 @@ def world(web: tuple[SatchelProcess, str], base_env: dict[str, str]) -> World:
 def _reset_links(url: str, env: dict[str, str]) -> list[str]:
     """Password reset links to an account of their own (dave's: resetting it revokes no token the fuzzer uses),
     made as the worker makes them; and the per-client count of asks starts afresh, so the fuzzer's own asks
-    are answered 202 before the limit answers 429, whatever the tests before it asked."""
+    are answered 202 before the limit answers 429."""
     dave = f"fuzz-dave-{uuid.uuid4().hex[:8]}@example.com"
     create_account(env, dave, PASSWORD)
     limits = redis.Redis.from_url(env["REDIS_URL"])
-    for key in limits.scan_iter(match="satchel:rate:reset:*"):
-        limits.delete(key)
     for _ in range(3):
         assert httpx.post(f"{url}/api/password-resets", json={"email": dave}).status_code == 202
     links = asyncio.run(_mailed_tokens(env, dave))
@@ -375,6 +383,13 @@ parameters."path.upload_id" = {{ dictionary = "link-uploads", probability = 0.7 
 [[operations]]
 include-name = "PATCH /api/admin/users/{{user_id}}"
 parameters = {{ "path.user_id" = {world.carol} }}
+
+# DELETE on a share or an upload request ends its link, not its record: the owner still reads it, with
+# status "revoked", until the history sweep removes it (docs/api.md, and the integration tests that say so).
+# A read after the DELETE answering 200 is that record, not a resource used after it was freed.
+[[operations]]
+include-name-regex = "^GET /api/(shares/[{{]share_id|requests/[{{]request_id)[}}]$"
+checks.use_after_free.enabled = false
 
 # An administrator deletes, revokes and retries only what the world made for it to (see World).
 [[operations]]

@@ -139,6 +139,17 @@ def test_expired_and_revoked_shares_answer_410(app: App) -> None:
     assert listed == {expired["id"]: "expired", revoked["id"]: "revoked"}
 
 
+def test_revoking_is_deleting_the_link_not_its_record_the_owner_still_reads_it_as_revoked(app: App) -> None:
+    alice, bob = app.account(), app.account()
+    share = app.upload(alice, "notes.txt", b"notes")["share"]
+    assert app.client.delete(f"/api/shares/{share['id']}", headers=alice.auth).status_code == 204
+    assert app.client.delete(f"/api/shares/{share['id']}", headers=alice.auth).status_code == 204, "idempotent"
+    kept = app.client.get(f"/api/shares/{share['id']}", headers=alice.auth)
+    assert kept.status_code == 200 and kept.json()["status"] == "revoked"
+    assert app.client.get(f"/api/shares/{share['id']}", headers=bob.auth).status_code == 404
+    assert app.client.get(f"/api/shares/{share['id']}/qr", headers=alice.auth).status_code == 410
+
+
 def test_several_files_download_as_one_streamed_zip(app: App) -> None:
     alice = app.account()
     first = os.urandom(3_000_000)

@@ -176,6 +176,8 @@ def test_expired_and_closed_requests_answer_410_with_a_readable_page(app: App) -
             assert put.status_code == 410 and reason in put.json()["detail"]
     listed = app.client.get("/api/requests", headers=owner.auth).json()["items"]
     assert {r["id"]: r["status"] for r in listed} == {closed["id"]: "revoked", expired["id"]: "expired"}
+    kept = app.client.get(f"/api/requests/{closed['id']}", headers=owner.auth)
+    assert kept.status_code == 200 and kept.json()["status"] == "revoked", "closing ends the link, not the record"
 
 
 def test_someone_elses_request_and_an_unknown_link_are_not_found(app: App) -> None:
