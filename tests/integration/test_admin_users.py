@@ -4,13 +4,14 @@ administrator locking themselves out, and a disabled account's session and token
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import pytest
 from test_admin_console import HTML, audit, make_admin
 
-from satchel.domain.accounts import User
+from satchel.domain.accounts import AccountDisabled, NotAdmin, User
 from satchel.services.users import UserChange
 
 from support.app import PASSWORD, Account, App
@@ -194,6 +195,28 @@ def test_patch_changes_each_part_on_the_trail_and_refuses_what_would_lock_an_adm
     for bad in ({"quota_bytes": 0}, {"quota_bytes": 2**63}, {"disabled": "maybe"}):
         assert app.client.patch(f"/api/admin/users/{alice.id}", json=bad, headers=root.auth).status_code == 422
     assert app.client.patch("/api/admin/users/999999999", json={"disabled": True}, headers=root.auth).status_code == 404
+
+
+def test_two_administrators_restricting_each_other_at_once_leave_one_administrator(app: App) -> None:
+    """Both requests are authorised as administrators' when they begin; PostgreSQL holds both accounts for the
+    first change, and the second then finds its administrator demoted or disabled and is refused."""
+    for first in [{"is_admin": False}, {"disabled": True}] * 5:
+        ann, bea = make_admin(app), make_admin(app)
+        changes = [
+            (user_of(app, ann), bea.id, UserChange(**first)),
+            (user_of(app, bea), ann.id, UserChange(is_admin=False)),
+        ]
+        outcomes = app.call(_at_once, app, changes)
+        assert sum(isinstance(o, User) for o in outcomes) == 1, outcomes
+        assert all(isinstance(o, (User, NotAdmin, AccountDisabled)) for o in outcomes), outcomes
+        after = [user_of(app, a) for a in (ann, bea)]
+        assert sum(u.is_admin and not u.disabled for u in after) == 1
+
+
+async def _at_once(app: App, changes: list[tuple[User, int, UserChange]]) -> list[Any]:
+    """Each change as its administrator's request makes it, all at the same moment."""
+    change_user = app.services.administration.change_user
+    return await asyncio.gather(*(change_user(*change) for change in changes), return_exceptions=True)
 
 
 def test_a_disabled_accounts_session_and_token_stop_working_at_once_and_enabling_revives_neither(app: App) -> None:

@@ -157,7 +157,7 @@ def test_bytes_are_reserved_only_within_quota_and_released_never_below_zero(chec
     check(spec)
 
 
-def test_users_are_found_by_id_and_email_and_listed_in_order(check: Callable[[Spec], None]) -> None:
+def test_users_are_found_by_id_and_email_listed_in_order_and_held(check: Callable[[Spec], None]) -> None:
     async def spec(subject: Subject) -> None:
         first, second = await add_user(subject), await add_user(subject)
         async with subject.uow() as uow:
@@ -168,6 +168,8 @@ def test_users_are_found_by_id_and_email_and_listed_in_order(check: Callable[[Sp
             assert await uow.users.get(10**9) is None
             listed = [u.id for u in await uow.users.list()]
             assert listed.index(first) < listed.index(second)
+            held = await uow.users.lock([second, 10**9, first])
+            assert list(held) == [first, second] and held[second] == found, "as they are, in id order, known ones"
             await uow.users.set_password(first, "new-hash")
             await uow.commit()
         async with subject.uow() as uow:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -193,6 +193,10 @@ class FakeUsers:
 
     async def list(self) -> list[User]:
         return [_copy(u) for _, u in sorted(self._t.users.items())]
+
+    async def lock(self, user_ids: Collection[int]) -> dict[int, User]:
+        """The accounts as they are now; the fakes hold no lock (the PostgreSQL one is proven against a real server)."""
+        return {i: _copy(u) for i, u in sorted(self._t.users.items()) if i in set(user_ids)}
 
     async def set_password(self, user_id: int, password_hash: str) -> None:
         if user := self._t.users.get(user_id):

@@ -10,7 +10,9 @@ import hashlib
 import pytest
 
 from satchel.domain.accounts import (
+    AccountDisabled,
     InvitationsClosed,
+    NotAdmin,
     QuotaBelowUsage,
     SelfLockout,
     SignupByInvitation,
@@ -103,6 +105,20 @@ def test_another_administrator_may_demote_and_disable_one(world: World) -> None:
         ("admin.admin_revoked", second.id, f"user:{world.root.id}"),
         ("admin.user_disabled", second.id, f"user:{world.root.id}"),
     ]
+
+
+@pytest.mark.parametrize("first", [{"is_admin": False}, {"disabled": True}], ids=["demoted", "disabled"])
+def test_an_administrator_restricted_since_their_request_was_authorised_changes_nothing(
+    world: World, first: dict[str, bool]
+) -> None:
+    """Two administrators restricting each other: the second request was authorised before the first took its
+    rights away, and is refused all the same, so an administrator always remains."""
+    second = world.add("second@example.test", is_admin=True)
+    authorised = (world.root, second)  # as each request read its administrator when it began
+    world.change(second.id, authorised[0], **first)
+    with pytest.raises((NotAdmin, AccountDisabled)):
+        world.change(world.root.id, authorised[1], is_admin=False)
+    assert world.db.users[world.root.id].is_admin and not world.db.users[world.root.id].disabled
 
 
 def test_making_an_administrator_is_recorded_and_a_change_to_what_already_is_records_nothing(world: World) -> None:

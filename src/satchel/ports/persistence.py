@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,11 @@ class UserRepository(Protocol):
         and how many match in all: one round trip."""
 
     async def list(self) -> list[User]: ...
+
+    async def lock(self, user_ids: Collection[int]) -> dict[int, User]:
+        """These accounts as they are now, held until the transaction ends: taken in id order, so two
+        transactions that lock the same accounts never wait on each other in a cycle."""
+
     async def set_password(self, user_id: int, password_hash: str) -> None: ...
     async def set_disabled(self, user_id: int, disabled: bool) -> None: ...
     async def set_admin(self, user_id: int, is_admin: bool) -> None: ...

@@ -5,7 +5,8 @@ Each change is written with its audit event in one transaction, by ``actor`` (an
 or the API) or, when there is none, by an operator at the command line (``client`` says so). Who may act is the
 caller's to check: ``Administration`` asks ``actor.ensure_admin()`` before calling here, and an operator is
 trusted as ``satchel jobs retry`` trusts them. The rule that no administrator disables or demotes their own
-account is the domain's (``User.ensure_may_restrict``), asked here whenever there is an actor.
+account is the domain's (``User.ensure_may_restrict``), asked here whenever there is an actor, of the actor and
+the account as they are once both are held for the change (``_held``), so no race leaves no administrator.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class UserAdmin:
         """
         async with self._uow() as uow:
             user = await _account(uow, who)
+            if actor is not None:
+                user, actor = await _held(uow, user, actor)
             wanted = change.against(user)
             if actor is not None and (wanted.disabled or wanted.is_admin is False):
                 actor.ensure_may_restrict(user)
@@ -121,6 +124,18 @@ class UserAdmin:
         event = AuditEvent.of(action, self._clock(), actor=actor, subject=f"user:{user.id}", client=client)
         event.details.update(address=user.email, **details)
         await uow.audit.record(event)
+
+
+async def _held(uow: UnitOfWork, user: User, actor: User) -> tuple[User, User]:
+    """The account and the administrator changing it, as they are now and held until the change commits: two
+    administrators demoting or disabling each other at once are taken one after the other, and the second,
+    no longer an administrator, is refused; so an administrator always remains."""
+    held = await uow.users.lock({user.id, actor.id})
+    if user.id not in held:
+        raise NotFound(f"No account {user.id}.")
+    actor = held.get(actor.id, actor)
+    actor.ensure_admin()
+    return held[user.id], actor
 
 
 async def _account(uow: UnitOfWork, who: int | str) -> User:

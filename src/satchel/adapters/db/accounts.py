@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,10 @@ class SqlUsers:
     async def by_email(self, email: str) -> User | None:
         row = (await self.conn.execute(sa.select(users).where(users.c.email == email))).one_or_none()
         return _user(row) if row else None
+
+    async def lock(self, user_ids: Collection[int]) -> dict[int, User]:
+        query = sa.select(users).where(users.c.id.in_(sorted(user_ids))).order_by(users.c.id).with_for_update()
+        return {row.id: _user(row) for row in await self.conn.execute(query)}
 
     async def search(self, *, search: str | None, limit: int, offset: int) -> tuple[list[User], int]:
         query = sa.select(users, sa.func.count().over().label("total"))
