@@ -14,6 +14,7 @@ from datetime import timedelta
 from satchel.adapters.clamav import ClamdScanner
 from satchel.adapters.db.engine import Database
 from satchel.adapters.db.jobs import SqlJobQueue, SqlOutboxCensus, SqlSweepLedger
+from satchel.adapters.db.revisions import SchemaProbe
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.adapters.db.uploads import AdvisoryUploadLocks
 from satchel.adapters.images import PillowThumbnailer
@@ -57,6 +58,7 @@ class Services:
     storage: ObstoreStorage
     mailer: Mailer
     uow: UnitOfWorkFactory = field(init=False)  # one transaction on the database, for every use case
+    schema: SchemaProbe = field(init=False)  # readiness: is the release step done for this code?
     sessions: RedisSessionStore = field(init=False)
     accounts: Accounts = field(init=False)
     users: UserAdmin = field(init=False)
@@ -83,6 +85,7 @@ class Services:
             return SqlUnitOfWork(self.database)
 
         self.uow = uow
+        self.schema = SchemaProbe(self.database)
         self.sessions = RedisSessionStore(self.redis)
         passwords = Argon2Hasher()
         limiter = RedisRateLimiter(self.redis)  # sign-in and share passwords: refused while Redis is down
@@ -160,7 +163,7 @@ class Services:
 
     @property
     def probes(self) -> list[Probe]:
-        return [self.database, self.redis, self.storage]
+        return [self.database, self.schema, self.redis, self.storage]
 
     async def close(self) -> None:
         await self._upload_locks.close()

@@ -17,7 +17,7 @@ from satchel.runtime.embedded import EmbeddedRedis
 from satchel.settings import load_settings
 
 from support.moto import MotoServer
-from support.processes import SatchelProcess, create_account, running_web
+from support.processes import SatchelProcess, create_account, run_satchel, running_web
 
 
 @pytest.fixture
@@ -33,11 +33,24 @@ def test_healthz_answers_with_the_release(web: tuple[SatchelProcess, str], base_
     assert response.json()["release"] == base_env["RELEASE_ID"]
 
 
-def test_readyz_checks_database_redis_and_storage(web: tuple[SatchelProcess, str]) -> None:
+def test_readyz_checks_database_schema_redis_and_storage(web: tuple[SatchelProcess, str]) -> None:
     _, url = web
     response = httpx.get(f"{url}/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "schema": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_a_web_process_is_not_ready_until_its_release_step_has_run_and_then_is_without_a_restart(
+    base_env: dict[str, str], empty_database: str
+) -> None:
+    env = {**base_env, "DATABASE_URL": empty_database}
+    with running_web(env) as (_, url):
+        waiting = httpx.get(f"{url}/readyz")
+        assert waiting.status_code == 503
+        assert "run `satchel migrate`" in waiting.json()["checks"]["schema"]
+        assert waiting.json()["checks"]["database"] == "ok", "the server answers; its schema is what is missing"
+        assert run_satchel("migrate", env=env).returncode == 0
+        assert httpx.get(f"{url}/readyz").status_code == 200
 
 
 def test_every_stdout_line_is_a_json_event_with_release_and_process(

@@ -14,9 +14,11 @@ import psutil
 import psycopg
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from satchel.adapters.db.engine import Database, sync_engine
-from satchel.adapters.db.migrate import current_revision, head_revision, migrate
+from satchel.adapters.db.migrate import alembic_config, current_revision, head_revision, migrate
+from satchel.adapters.db.revisions import SchemaProbe, head, revisions
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.errors import InvalidInput
 from satchel.ports.health import ServiceUnavailable
@@ -45,6 +47,42 @@ def test_migrating_again_changes_no_schema_but_records_another_release(empty_dat
     before, after = migrate(empty_database, "release-2")
     assert before == after == head
     assert releases(empty_database) == [("release-1", head), ("release-2", head)]
+
+
+def test_the_revisions_read_from_file_names_are_alembics_chain_in_order() -> None:
+    script = ScriptDirectory.from_config(alembic_config(""))
+    chain = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert list(revisions()) == chain and head() == head_revision() == chain[-1]
+
+
+def test_the_schema_probe_is_ready_only_at_this_codes_head_or_a_later_releases(empty_database: str) -> None:
+    """An empty database, one a release behind, one this code cannot place, head, and a later release's."""
+
+    def probe(revision: str | None) -> str:
+        if revision is not None:
+            with psycopg.connect(empty_database) as conn:
+                conn.execute("UPDATE alembic_version SET version_num = %s", [revision])
+
+        async def ask() -> str:
+            database = Database(empty_database)
+            try:
+                await SchemaProbe(database).ping()
+                return "ok"
+            except ServiceUnavailable as exc:
+                assert exc.service == "schema"
+                return exc.reason
+            finally:
+                await database.close()
+
+        return asyncio.run(ask())
+
+    assert probe(None).startswith("no schema yet") and "satchel migrate" in probe(None)
+    migrate(empty_database, "release-1")
+    behind = revisions()[-2]
+    assert probe(behind) == f"schema at {behind}, this release needs {head()}: run `satchel migrate` (the release step)"
+    assert "not this code's" in probe("0002_typo") and "not this code's" in probe("abc123")
+    assert probe(head()) == "ok"
+    assert probe(str(int(head()) + 1).zfill(len(head()))) == "ok", "a rolled-back release runs on the later schema"
 
 
 def test_the_session_database_is_migrated(database_url: str) -> None:

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from satchel.adapters.db.engine import sync_engine
+from satchel.adapters.db.revisions import is_later_release
 from satchel.adapters.db.schema import releases
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,16 +36,6 @@ def head_revision() -> str:
 
 class UnknownSchema(Exception):
     """The database's schema revision is neither this code's nor a later release's."""
-
-
-def is_later_release(revision: str) -> bool:
-    """Whether ``revision`` is a later release's migration: unknown to this code, and numbered after its head.
-
-    Revisions are numbered in sequence (0001, 0002, …), so a later release's are recognisable; anything
-    else this code does not know (a typo, a branch's migration, damage) is not taken for one.
-    """
-    head = head_revision()
-    return not _known(revision) and revision.isdigit() and len(revision) == len(head) and revision > head
 
 
 def current_revision(database_url: str) -> str | None:
