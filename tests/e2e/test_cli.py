@@ -7,7 +7,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command as alembic
 
+from satchel.adapters.db.migrate import alembic_config, current_revision
+from satchel.adapters.db.revisions import head, revisions
 from satchel.runtime.embedded import free_port
 
 from support.processes import run_satchel
@@ -163,6 +166,30 @@ def test_migrate_refuses_a_schema_revision_that_is_no_release_of_satchel(
     assert refused.returncode == 1
     assert f"schema revision {revision!r} is not one of this code's" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_release_step_blocked_by_a_held_table_gives_up_in_time_changes_nothing_and_runs_again_later(
+    base_env: dict[str, str], empty_database: str
+) -> None:
+    """A migration waiting for a table makes every request that needs the table wait behind it; so it waits
+    SATCHEL_MIGRATION_LOCK_TIMEOUT, then stops with one line and exit 75 (try again), leaving the schema and the
+    releases as they were. The last migration's foreign key needs ``users``, held here as a transaction that
+    wrote to it and has not ended holds it."""
+    env = {**base_env, "DATABASE_URL": empty_database, "RELEASE_ID": "r-one", "SATCHEL_MIGRATION_LOCK_TIMEOUT": "1"}
+    alembic.upgrade(alembic_config(empty_database), revisions()[-2])
+    with psycopg.connect(empty_database) as holder:
+        holder.execute("LOCK TABLE users IN ROW EXCLUSIVE MODE")
+        blocked = run_satchel("migrate", env=env, timeout=30)
+        assert blocked.returncode == 75, blocked.stderr
+        assert blocked.stderr.startswith("satchel migrate: a table this release changes stayed held by another")
+        assert len(blocked.stderr.strip().splitlines()) == 1 and "Traceback" not in blocked.stderr
+        holder.rollback()
+    assert current_revision(empty_database) == revisions()[-2]
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("SELECT count(*) FROM releases").fetchone() == (0,)
+    again = run_satchel("migrate", env=env)
+    assert again.returncode == 0, again.stderr
+    assert current_revision(empty_database) == head()
 
 
 @pytest.mark.parametrize("command", [["users", "list"], ["jobs", "retry", "a" * 32], ["purge-expired"]])

@@ -73,15 +73,20 @@ def _known_queues(queues: str) -> list[str]:
 def migrate() -> None:
     """Apply database migrations: the release step, run once per release."""
     settings = process_settings("migrate")
-    from satchel.adapters.db.migrate import UnknownSchema, head_revision
+    from satchel.adapters.db.migrate import MigrationBlocked, UnknownSchema, head_revision
     from satchel.adapters.db.migrate import migrate as run_migrations
     from satchel.runtime.logging import get_logger
 
     try:
-        before, after = run_migrations(settings.database_url, settings.release_id)
+        before, after = run_migrations(
+            settings.database_url, settings.release_id, lock_timeout=settings.migration_lock_timeout
+        )
     except UnknownSchema as exc:
         typer.echo(f"satchel migrate: {exc}", err=True)
         raise typer.Exit(1) from None
+    except MigrationBlocked as exc:
+        typer.echo(f"satchel migrate: {exc}", err=True)
+        raise typer.Exit(75) from None  # sysexits.h EX_TEMPFAIL: try again later
     log = get_logger("satchel.migrate")
     if after != head_revision():
         log.warning("migrate.schema_ahead", schema=after, release_knows_up_to=head_revision())

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     database_timeout: float = Field(
         5, alias="SATCHEL_DATABASE_TIMEOUT", gt=0, le=300, description="seconds one database call may take"
     )
+    migration_lock_timeout: float = Field(
+        10,
+        alias="SATCHEL_MIGRATION_LOCK_TIMEOUT",
+        gt=0,
+        le=3600,
+        description="seconds the release step waits for a table another session holds before it gives up",
+    )
     redis_timeout: float = Field(
         2, alias="SATCHEL_REDIS_TIMEOUT", gt=0, le=60, description="seconds one Redis call may take"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -38,6 +39,10 @@ class UnknownSchema(Exception):
     """The database's schema revision is neither this code's nor a later release's."""
 
 
+class MigrationBlocked(Exception):
+    """A table the migration changes stayed held by another session past the lock timeout; nothing changed."""
+
+
 def current_revision(database_url: str) -> str | None:
     engine = sync_engine(database_url)
     try:
@@ -56,11 +61,13 @@ def _known(revision: str) -> bool:
     return found is not None and found.revision == revision
 
 
-def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:
+def migrate(database_url: str, release_id: str, *, lock_timeout: float = 10) -> tuple[str | None, str]:
     """Upgrade to head and record the release; returns (revision before, revision after).
 
     A schema newer than this code (a rollback to an earlier release) is left as it is: migrations
     only ever add, so the earlier release runs on the later schema, and its release step succeeds.
+    A table another session holds for longer than ``lock_timeout`` seconds stops the migration, which
+    changes nothing then (MigrationBlocked): the site keeps serving, and the step can run again.
     """
     before = current_revision(database_url)
     if before is not None and is_later_release(before):
@@ -71,7 +78,17 @@ def migrate(database_url: str, release_id: str) -> tuple[str | None, str]:
             "nor a later release's: restore the right database or release the code that made it"
         )
     else:
-        command.upgrade(alembic_config(database_url), "head")
+        config = alembic_config(database_url)
+        config.attributes["lock_timeout"] = lock_timeout
+        try:
+            command.upgrade(config, "head")
+        except sa.exc.OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            raise MigrationBlocked(
+                f"a table this release changes stayed held by another session for {lock_timeout:g} s (a long "
+                "transaction or a backup, say); nothing was changed: run the release step again once it ends"
+            ) from None
         after = head_revision()
     engine = sync_engine(database_url)
     try:
