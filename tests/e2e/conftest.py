@@ -32,3 +32,11 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    """Where the browser walks leave their screenshots, to be looked at: ``$SATCHEL_ARTIFACTS/screenshots``."""
+    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

@@ -33,13 +33,6 @@ def web(base_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 class Watched:
     """A page whose console errors (CSP violations among them) and failed scripts fail the test."""
 

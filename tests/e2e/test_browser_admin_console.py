@@ -34,13 +34,6 @@ def console(base_env: dict[str, str], own_database: str) -> Iterator[tuple[str, 
         yield url, env, own_database
 
 
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def _put(url: str, token: str, name: str, data: bytes, share: bool) -> dict[str, object]:
     request = urllib.request.Request(
         f"{url}/api/files/{urllib.parse.quote(name)}?share={'true' if share else 'false'}",

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 from test_browser import DESKTOP, PASSWORD, Watched
-from test_browser_admin_console import PHONE, _fits_the_screen, _sign_in, screenshots  # noqa: F401
+from test_browser_admin_console import PHONE, _fits_the_screen, _sign_in
 
 from support.processes import SatchelProcess, create_account, running_web
 from support.smtp import Mailbox, smtp_server
@@ -60,7 +60,7 @@ def _mailed_link(mailbox: Mailbox, email: str) -> str:
 def test_an_invitee_opens_the_mailed_link_and_an_administrator_changes_a_quota_and_disables_someone(
     satchel: tuple[str, dict[str, str], Mailbox],
     browser: Browser,
-    screenshots: Path,  # noqa: F811
+    screenshots: Path,
 ) -> None:
     url, env, mailbox = satchel
     run = uuid.uuid4().hex[:6]

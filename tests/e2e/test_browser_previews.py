@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 import re
 import struct
 import uuid
@@ -48,13 +47,6 @@ SNIPPET = "def greet(name):\n    # indentation is kept, and so is the last line 
 def web(base_env: dict[str, str]) -> Iterator[str]:
     with running_web(base_env) as (_, url):
         yield url
-
-
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def picture() -> bytes:

@@ -37,13 +37,6 @@ def web(base_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def sign_up(web: str, watched: Watched) -> None:
     page = watched.page
     page.goto(f"{web}/signup")

@@ -42,13 +42,6 @@ def web(env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def purge(env: dict[str, str], *flags: str) -> dict[str, object]:
     """``satchel purge-expired`` as cron runs it; what its closing event reports."""
     result = run_satchel("purge-expired", *flags, env=env)

@@ -35,13 +35,6 @@ def web(base_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    directory = Path(os.environ.get("SATCHEL_ARTIFACTS", "artifacts")) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_a_titled_link_shows_its_title_above_its_files(
     web: str, base_env: dict[str, str], browser: Browser, screenshots: Path, tmp_path: Path, viewport: dict[str, int]

@@ -17,7 +17,7 @@ import oidc_provider_mock
 import pytest
 from playwright.sync_api import Browser, expect
 from test_browser import DESKTOP, PASSWORD, Watched
-from test_browser_admin_console import PHONE, _fits_the_screen, screenshots  # noqa: F401
+from test_browser_admin_console import PHONE, _fits_the_screen
 
 from support.processes import SatchelProcess, create_account, running_web
 from support.smtp import Mailbox, smtp_server
@@ -62,7 +62,7 @@ def _mailed_link(mailbox: Mailbox, email: str) -> str:
 def test_forgot_password_by_mail_and_sign_in_through_the_provider_on_desktop_and_phone(
     satchel: tuple[str, dict[str, str], Mailbox, str],
     browser: Browser,
-    screenshots: Path,  # noqa: F811
+    screenshots: Path,
 ) -> None:
     url, env, mailbox, issuer = satchel
     run = uuid.uuid4().hex[:6]
