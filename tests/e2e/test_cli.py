@@ -105,7 +105,7 @@ def test_release_steps_started_together_wait_for_each_other_and_all_succeed(
     import sys
     import time
 
-    from satchel.adapters.db.migrate import MIGRATION_LOCK, head_revision
+    from satchel.adapters.db.migrate import MIGRATION_LOCK
 
     releases = [f"r-{n}" for n in range(4)]
     with psycopg.connect(empty_database, autocommit=True) as holder:
@@ -128,8 +128,8 @@ def test_release_steps_started_together_wait_for_each_other_and_all_succeed(
     with psycopg.connect(empty_database) as conn:
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         recorded = conn.execute("SELECT release_id, schema_revision FROM releases").fetchall()
-    assert version == [(head_revision(),)]
-    assert sorted(recorded) == [(release, head_revision()) for release in releases]
+    assert version == [(head(),)]
+    assert sorted(recorded) == [(release, head()) for release in releases]
 
 
 def test_an_earlier_releases_migrate_leaves_a_later_schema_alone_and_succeeds(

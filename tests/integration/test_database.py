@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from satchel.adapters.db.engine import Database, sync_engine
-from satchel.adapters.db.migrate import alembic_config, current_revision, head_revision, migrate
+from satchel.adapters.db.migrate import alembic_config, current_revision, migrate
 from satchel.adapters.db.revisions import SchemaProbe, head, revisions
 from satchel.adapters.db.unit_of_work import SqlUnitOfWork
 from satchel.domain.errors import InvalidInput
@@ -37,7 +37,7 @@ def test_migrating_an_empty_database_brings_it_to_head_and_records_the_release(e
     assert current_revision(empty_database) is None
     before, after = migrate(empty_database, "release-1")
     assert before is None
-    assert after == head_revision()
+    assert after == head()
     assert current_revision(empty_database) == after
     assert releases(empty_database) == [("release-1", after)]
 
@@ -52,7 +52,7 @@ def test_migrating_again_changes_no_schema_but_records_another_release(empty_dat
 def test_the_revisions_read_from_file_names_are_alembics_chain_in_order() -> None:
     script = ScriptDirectory.from_config(alembic_config(""))
     chain = [r.revision for r in reversed(list(script.walk_revisions()))]
-    assert list(revisions()) == chain and head() == head_revision() == chain[-1]
+    assert list(revisions()) == chain and head() == script.get_current_head() == chain[-1]
 
 
 def test_the_schema_probe_is_ready_only_at_this_codes_head_or_a_later_releases(empty_database: str) -> None:
@@ -86,7 +86,7 @@ def test_the_schema_probe_is_ready_only_at_this_codes_head_or_a_later_releases(e
 
 
 def test_the_session_database_is_migrated(database_url: str) -> None:
-    assert current_revision(database_url) == head_revision()
+    assert current_revision(database_url) == head()
 
 
 def test_ping_succeeds_against_a_running_server(database_url: str) -> None:

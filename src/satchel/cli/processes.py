@@ -73,8 +73,9 @@ def _known_queues(queues: str) -> list[str]:
 def migrate() -> None:
     """Apply database migrations: the release step, run once per release."""
     settings = process_settings("migrate")
-    from satchel.adapters.db.migrate import MigrationBlocked, UnknownSchema, head_revision
+    from satchel.adapters.db.migrate import MigrationBlocked, UnknownSchema
     from satchel.adapters.db.migrate import migrate as run_migrations
+    from satchel.adapters.db.revisions import head
     from satchel.runtime.logging import get_logger
 
     try:
@@ -88,6 +89,6 @@ def migrate() -> None:
         typer.echo(f"satchel migrate: {exc}", err=True)
         raise typer.Exit(75) from None  # sysexits.h EX_TEMPFAIL: try again later
     log = get_logger("satchel.migrate")
-    if after != head_revision():
-        log.warning("migrate.schema_ahead", schema=after, release_knows_up_to=head_revision())
+    if after != head():
+        log.warning("migrate.schema_ahead", schema=after, release_knows_up_to=head())
     log.info("migrate.done", schema_before=before, schema_after=after)

@@ -9,11 +9,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from satchel.adapters.db.engine import sync_engine
-from satchel.adapters.db.revisions import is_later_release
+from satchel.adapters.db.revisions import head, is_later_release, revisions
 from satchel.adapters.db.schema import releases
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,13 +24,6 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = database_url
     return config
-
-
-def head_revision() -> str:
-    script = ScriptDirectory.from_config(alembic_config(""))
-    head = script.get_current_head()
-    assert head is not None
-    return head
 
 
 class UnknownSchema(Exception):
@@ -52,15 +43,6 @@ def current_revision(database_url: str) -> str | None:
         engine.dispose()
 
 
-def _known(revision: str) -> bool:
-    try:
-        found = ScriptDirectory.from_config(alembic_config("")).get_revision(revision)
-    except CommandError:
-        return False
-    # Alembic also resolves a unique prefix ("001" as "0011"): only the revision itself is this code's.
-    return found is not None and found.revision == revision
-
-
 def migrate(database_url: str, release_id: str, *, lock_timeout: float = 10) -> tuple[str | None, str]:
     """Upgrade to head and record the release; returns (revision before, revision after).
 
@@ -72,9 +54,9 @@ def migrate(database_url: str, release_id: str, *, lock_timeout: float = 10) -> 
     before = current_revision(database_url)
     if before is not None and is_later_release(before):
         after = before
-    elif before is not None and not _known(before):
+    elif before is not None and before not in revisions():
         raise UnknownSchema(
-            f"the database's schema revision {before!r} is not one of this code's (up to {head_revision()}) "
+            f"the database's schema revision {before!r} is not one of this code's (up to {head()}) "
             "nor a later release's: restore the right database or release the code that made it"
         )
     else:
@@ -89,7 +71,7 @@ def migrate(database_url: str, release_id: str, *, lock_timeout: float = 10) -> 
                 f"a table this release changes stayed held by another session for {lock_timeout:g} s (a long "
                 "transaction or a backup, say); nothing was changed: run the release step again once it ends"
             ) from None
-        after = head_revision()
+        after = head()
     engine = sync_engine(database_url)
     try:
         with engine.begin() as conn:
