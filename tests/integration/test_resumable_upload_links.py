@@ -26,8 +26,8 @@ from starlette.testclient import TestClient
 
 from satchel.adapters.db.schema import audit_events, jobs, upload_requests, uploads
 from satchel.domain.clock import utcnow
-from satchel.services.request_uploads import Body
 from satchel.services.requests import Credentials
+from satchel.services.uploads import Body
 
 from support.app import Account, App, AppFactory
 

@@ -11,26 +11,16 @@ left) is removed with its staged bytes by the next request through the link, or 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 
 from satchel.domain.clock import utcnow
-from satchel.domain.uploads import Checksum, Upload, UploadNotFound
+from satchel.domain.uploads import Upload, UploadNotFound
 from satchel.ports.persistence import UnitOfWorkFactory
 from satchel.services.requests import Credentials, OpenRequest, Requests
-from satchel.services.uploads import Through, Uploads, UploadState
+from satchel.services.uploads import Body, Through, Uploads, UploadState
 
 log = logging.getLogger("satchel.requests")
-
-
-@dataclass(frozen=True)
-class Body:
-    """The bytes of one request, as they arrive: ``size`` when the client declared it, ``checksum`` if it sent one."""
-
-    chunks: AsyncIterator[bytes]
-    size: int | None = None
-    checksum: Checksum | None = None
 
 
 class RequestUploads:
@@ -97,9 +87,7 @@ class RequestUploads:
             opened.owner,
             upload_id,
             offset=offset,
-            chunks=body.chunks,
-            declared_size=body.size,
-            checksum=body.checksum,
+            body=body,
             client=client,
             through=self._through(opened),
         )

@@ -42,6 +42,15 @@ log = logging.getLogger("satchel.uploads")
 
 
 @dataclass(frozen=True)
+class Body:
+    """The bytes of one request, as they arrive: ``size`` when the client declared it, ``checksum`` if it sent one."""
+
+    chunks: AsyncIterator[bytes]
+    size: int | None = None
+    checksum: Checksum | None = None
+
+
+@dataclass(frozen=True)
 class Through:
     """The upload link an upload comes in by: only requests through it reach the upload, and ``also`` joins the
     transaction that records the finished file (the link's atomic take of it, and its mail to the owner)."""
@@ -132,9 +141,7 @@ class Uploads:
         upload_id: str,
         *,
         offset: int,
-        chunks: AsyncIterator[bytes],
-        declared_size: int | None = None,
-        checksum: Checksum | None = None,
+        body: Body,
         client: str | None = None,
         through: Through | None = None,
     ) -> UploadState:
@@ -148,14 +155,15 @@ class Uploads:
             async with self._uow() as uow:
                 upload = await self._reached(uow, owner, upload_id, through)
             upload.ensure_alive(self._clock())
-            room = upload.room_at(offset, declared_size)
-            body = _limited(chunks, room)
+            room = upload.room_at(offset, body.size)
+            checksum = body.checksum
+            chunks = _limited(body.chunks, room)
             if checksum is not None:
-                body = _verified(body, checksum)
+                chunks = _verified(chunks, checksum)
             digest = self._digests.take(upload.id, offset)
             if digest is not None:
-                body = digest.fed(body)
-            points = self._staging.write(upload.id, upload.staging, offset, body, keep_partial=checksum is None)
+                chunks = digest.fed(chunks)
+            points = self._staging.write(upload.id, upload.staging, offset, chunks, keep_partial=checksum is None)
             last = None
             async for point in points:
                 if checksum is None:

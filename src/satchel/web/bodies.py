@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 
 from satchel.domain.errors import DomainError, TooLarge
+from satchel.domain.uploads import Checksum
 from satchel.runtime.metrics.instruments import UPLOAD_BYTES
+from satchel.services.uploads import Body
 
 
 class BodyStalled(DomainError):
@@ -29,6 +31,11 @@ def declared_size(request: Request) -> int | None:
         return None
     # Beyond any limit once past 18 digits; int() of thousands of digits would be refused anyway.
     return int(length) if len(length) <= 18 else 10**18
+
+
+def tus_body(request: Request, timeout: float, checksum: Checksum | None) -> Body:
+    """A resumable upload request's bytes as they stream in, with their declared size and checksum."""
+    return Body(body_stream(request, timeout), size=declared_size(request), checksum=checksum)
 
 
 async def body_stream(request: Request, timeout: float) -> AsyncIterator[bytes]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from satchel.domain.uploads import Checksum
-from satchel.services.request_uploads import Body
-from satchel.web.bodies import body_stream, declared_size
+from satchel.web.bodies import tus_body
 from satchel.web.public_requests import PASSWORD_HEADER, REQUEST_PASSWORD, credentials_of
 from satchel.web.security import CSRF_HEADER, ServicesDep, SessionDep, client_of
 from satchel.web.tus import (
@@ -57,12 +55,6 @@ THROUGH_A_LINK = {
 }
 
 
-def _body(request: Request, services: ServicesDep, checksum: Checksum | None) -> Body:
-    """The request's body as it streams in, with its declared size and checksum."""
-    chunks = body_stream(request, services.settings.body_timeout)
-    return Body(chunks, size=declared_size(request), checksum=checksum)
-
-
 @router.options(
     "/",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -97,7 +89,7 @@ async def create_link_upload(
     still takes, its owner's quota and the server's maximum (`413` says which it does not)."""
     metadata = parse_metadata(upload_metadata)
     checksum = checksum_of(upload_checksum)
-    first = _body(request, services, checksum) if has_body(request) else None
+    first = tus_body(request, services.settings.body_timeout, checksum) if has_body(request) else None
     state = await services.request_uploads.create(
         token,
         await credentials_of(request, session),
@@ -160,7 +152,7 @@ async def append_through_link(
         await credentials_of(request, session),
         client=client_of(request),
         offset=upload_offset,
-        body=_body(request, services, checksum_of(upload_checksum)),
+        body=tus_body(request, services.settings.body_timeout, checksum_of(upload_checksum)),
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=where(state))
 

@@ -15,7 +15,7 @@ from satchel.bootstrap import Services
 from satchel.domain.accounts import User
 from satchel.domain.uploads import Checksum
 from satchel.services.uploads import UploadState
-from satchel.web.bodies import body_stream, declared_size
+from satchel.web.bodies import tus_body
 from satchel.web.openapi import SIGNED_IN
 from satchel.web.security import ApiUser, ServicesDep, client_of
 from satchel.web.tus import (
@@ -57,9 +57,7 @@ async def _append_body(
         user,
         upload_id,
         offset=offset,
-        chunks=body_stream(request, services.settings.body_timeout),
-        declared_size=declared_size(request),
-        checksum=checksum,
+        body=tus_body(request, services.settings.body_timeout, checksum),
         client=client_of(request),
     )
 
