@@ -12,6 +12,7 @@ only on commit), so they are specified on the database itself, in tests/integrat
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection
@@ -125,6 +126,17 @@ class FakeDatabase:
     def uow(self) -> FakeUnitOfWork:
         """A ``UnitOfWorkFactory``: pass ``db.uow`` to a service."""
         return FakeUnitOfWork(self)
+
+    def add_user(self, email: str, *, quota: int = 10**9, is_admin: bool = False) -> User:
+        """An account added and committed as a test's starting point (its password is never checked)."""
+
+        async def add() -> User:
+            async with self.uow() as uow:
+                user = await uow.users.add(email=email, password_hash="x", is_admin=is_admin, quota_bytes=quota)
+                await uow.commit()
+            return user
+
+        return asyncio.run(add())
 
 
 class FakeUnitOfWork:

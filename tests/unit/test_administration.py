@@ -53,13 +53,7 @@ class World:
         self.bob = self.add_user("bob@example.com")
 
     def add_user(self, email: str, *, is_admin: bool = False) -> User:
-        async def add() -> User:
-            async with self.db.uow() as uow:
-                user = await uow.users.add(email=email, password_hash="x", is_admin=is_admin, quota_bytes=10_000)
-                await uow.commit()
-            return user
-
-        return asyncio.run(add())
+        return self.db.add_user(email, quota=10_000, is_admin=is_admin)
 
     def upload(self, owner: User, name: str, size: int) -> str:
         self.clock.advance(minutes=1)

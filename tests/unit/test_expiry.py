@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from satchel.domain.accounts import User
 from satchel.domain.errors import NotFound
 from satchel.domain.files import StoredFile
 from satchel.domain.sharing import ShareExpired, ShareRevoked, ShareUsedUp
@@ -37,13 +36,7 @@ class World:
             self.db.uow, FakePasswordHasher(), limiter, max_days=30, default_days=7, clock=self.clock
         )
         self.expiry = Expiry(self.db.uow, self.store, history_days=history_days, clock=self.clock)
-        self.alice = asyncio.run(self._user())
-
-    async def _user(self) -> User:
-        async with self.db.uow() as uow:
-            user = await uow.users.add(email="alice@example.com", password_hash="x", is_admin=False, quota_bytes=10**6)
-            await uow.commit()
-        return user
+        self.alice = self.db.add_user("alice@example.com", quota=10**6)
 
     def upload(self, name: str = "report.pdf") -> StoredFile:
         return asyncio.run(self.files.upload(self.alice, name, stream(b"some bytes")))

@@ -50,17 +50,8 @@ class World:
         self.store = InMemoryObjectStore()
         self.limiter = FakeRateLimiter()
         self.files = Files(self.db.uow, self.store, self.limiter, max_upload_bytes=MAX_UPLOAD, clock=self.clock)
-        self.alice = self.add_user("alice@example.com", quota=10 * MAX_UPLOAD)
-        self.bob = self.add_user("bob@example.com", quota=10 * MAX_UPLOAD)
-
-    def add_user(self, email: str, *, quota: int) -> User:
-        async def add() -> User:
-            async with self.db.uow() as uow:
-                user = await uow.users.add(email=email, password_hash="x", is_admin=False, quota_bytes=quota)
-                await uow.commit()
-            return user
-
-        return asyncio.run(add())
+        self.alice = self.db.add_user("alice@example.com", quota=10 * MAX_UPLOAD)
+        self.bob = self.db.add_user("bob@example.com", quota=10 * MAX_UPLOAD)
 
     def fresh(self, user: User) -> User:
         """A copy of the user as the database has it now."""
@@ -145,7 +136,7 @@ def test_an_upload_over_the_maximum_size_is_refused_and_leaves_nothing(world: Wo
 
 
 def test_an_upload_over_the_remaining_quota_is_refused_and_leaves_nothing(world: World) -> None:
-    small = world.add_user("small@example.com", quota=100)
+    small = world.db.add_user("small@example.com", quota=100)
     with pytest.raises(QuotaExceeded):
         world.upload(small, chunks=stream(b"x" * 60, b"x" * 41))
     assert world.store.objects == {}
@@ -154,7 +145,7 @@ def test_an_upload_over_the_remaining_quota_is_refused_and_leaves_nothing(world:
 
 
 def test_the_quota_counts_earlier_uploads(world: World) -> None:
-    small = world.add_user("small@example.com", quota=100)
+    small = world.db.add_user("small@example.com", quota=100)
     world.upload(small, chunks=stream(b"x" * 70))
     with pytest.raises(QuotaExceeded):
         world.upload(world.fresh(small), chunks=stream(b"x" * 31))
@@ -172,7 +163,7 @@ def test_a_bad_declared_size_is_refused_before_reading_the_body(
 
 
 def test_a_declared_size_over_the_quota_is_refused_before_reading_the_body(world: World) -> None:
-    small = world.add_user("small@example.com", quota=100)
+    small = world.db.add_user("small@example.com", quota=100)
     with pytest.raises(QuotaExceeded):
         world.upload(small, chunks=Untouchable(), declared_size=101)
 

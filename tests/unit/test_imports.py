@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from satchel.domain.accounts import User
 from satchel.domain.errors import InvalidInput
 from satchel.services.files import Files
 from satchel.services.imports import CLIENT, Imported, ImportRefused, Imports, ShareRequest, Source
@@ -51,16 +50,7 @@ class World:
             self.db.uow, FakePasswordHasher(), self.limiter, max_days=30, default_days=7, clock=self.clock
         )
         self.imports = Imports(self.db.uow, self.files, self.sharing)
-        self.alice = self.add_user("alice@example.com", quota=100)
-
-    def add_user(self, email: str, *, quota: int) -> User:
-        async def add() -> User:
-            async with self.db.uow() as uow:
-                user = await uow.users.add(email=email, password_hash="x", is_admin=False, quota_bytes=quota)
-                await uow.commit()
-            return user
-
-        return asyncio.run(add())
+        self.alice = self.db.add_user("alice@example.com", quota=100)
 
     def run(
         self,

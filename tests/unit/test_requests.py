@@ -94,13 +94,7 @@ class World:
         self.requests = Requests(
             self.db.uow, files, FakePasswordHasher(), limiter, max_days=30, default_days=7, clock=self.clock
         )
-        self.owner = asyncio.run(self._owner(quota))
-
-    async def _owner(self, quota: int) -> User:
-        async with self.db.uow() as uow:
-            user = await uow.users.add(email="owner@example.com", password_hash="x", is_admin=False, quota_bytes=quota)
-            await uow.commit()
-        return user
+        self.owner = self.db.add_user("owner@example.com", quota=quota)
 
     def ask(self, password: str | None = None, **terms: int) -> OpenRequest:
         created = asyncio.run(self.requests.create(self.owner, self.requests.terms(None, **terms), password=password))

@@ -230,13 +230,7 @@ class World:
         self.bobs_file = self.add_file(self.bob, "diary.txt")
 
     def add_user(self, email: str) -> User:
-        async def add() -> User:
-            async with self.db.uow() as uow:
-                user = await uow.users.add(email=email, password_hash="x", is_admin=False, quota_bytes=10**9)
-                await uow.commit()
-            return user
-
-        return asyncio.run(add())
+        return self.db.add_user(email)
 
     def add_file(self, owner: User, name: str) -> StoredFile:
         file = StoredFile(
