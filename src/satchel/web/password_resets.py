@@ -2,6 +2,7 @@
 sets a new password.
 
 Nothing here needs a session until the new password is set: the forms' CSRF token is the visitor's signed one.
+The link's page and form answer as every one-time link's do (``web/link_forms.py``).
 The answer to asking is the same page, with the same status, whatever the address (``PasswordResets.request``).
 """
 
@@ -9,16 +10,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
 
 from satchel.domain.errors import DomainError, TooManyAttempts
 from satchel.domain.password_resets import ASKED
-from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of, start_session
-from satchel.web.templating import flash, render
+from satchel.web.link_forms import LinkForm, Token
+from satchel.web.security import CsrfChecked, ServicesDep, SessionDep, client_of
+from satchel.web.templating import render
 
 router = APIRouter(prefix="/password-reset", include_in_schema=False)
-Token = Annotated[str, Path(max_length=100)]
+FORM = LinkForm(
+    "password_reset.html",
+    "opened",
+    "Your new password is set. Other sessions are signed out and your API tokens are revoked.",
+)
 
 
 @router.get("")
@@ -43,25 +49,12 @@ async def ask(request: Request, services: ServicesDep, email: Annotated[str, For
 
 @router.get("/{token}")
 async def reset_page(request: Request, services: ServicesDep, token: Token) -> Response:
-    try:
-        opened = await services.password_resets.opened(token)
-    except DomainError as exc:
-        return await render(request, "password_reset.html", exc.status, problem=exc.message)
-    return await render(request, "password_reset.html", opened=opened, token=token)
+    return await FORM.page(request, token, services.password_resets.opened)
 
 
 @router.post("/{token}", dependencies=[CsrfChecked])
 async def reset(
     request: Request, services: ServicesDep, session: SessionDep, token: Token, password: Annotated[str, Form()]
 ) -> Response:
-    try:
-        user = await services.password_resets.reset(token, password, client=client_of(request))
-    except DomainError as exc:
-        try:
-            opened = await services.password_resets.opened(token)
-        except DomainError as gone:  # the link itself no longer works: say that, not what was wrong with the form
-            return await render(request, "password_reset.html", gone.status, problem=gone.message)
-        return await render(request, "password_reset.html", exc.status, opened=opened, token=token, error=exc.message)
-    await start_session(session, user)
-    await flash(request, "Your new password is set. Other sessions are signed out and your API tokens are revoked.")
-    return RedirectResponse("/files", status_code=303)
+    done = services.password_resets.reset(token, password, client=client_of(request))
+    return await FORM.submit(request, session, token, done, services.password_resets.opened)
